@@ -1,0 +1,109 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building or installing telemetry.
+///
+/// Errors only happen at build or install time: once running, the layer and
+/// its writer never fail an application call; they count problems instead
+/// (see [`Stats`](crate::Stats)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The log directory could not be created, opened or written.
+    LogDir {
+        /// The directory that was tried.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: io::Error,
+    },
+    /// A file (for example a rules TOML file) could not be read.
+    Read {
+        /// The file that was tried.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: io::Error,
+    },
+    /// A configuration value is out of range or inconsistent.
+    Config(String),
+    /// A redaction pattern is not a valid regular expression.
+    Pattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What the regex parser said.
+        message: String,
+    },
+    /// A metric rule is invalid (bad metric or label name, bad buckets,
+    /// duplicate metric with a different kind or labels, ...).
+    Rule {
+        /// The metric the rule is for.
+        metric: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A rules TOML document could not be parsed.
+    Toml {
+        /// Where the TOML came from (a path, or `<string>`).
+        origin: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The Prometheus exporter could not be installed or could not listen.
+    Exporter {
+        /// What was attempted.
+        message: String,
+        /// The underlying I/O error, if any.
+        source: Option<io::Error>,
+    },
+    /// A global (subscriber or metrics recorder) was already installed.
+    AlreadyInstalled(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::LogDir { path, source } => {
+                write!(f, "log directory {}: {source}", path.display())
+            }
+            Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            Error::Pattern { pattern, message } => {
+                write!(f, "invalid redaction pattern {pattern:?}: {message}")
+            }
+            Error::Rule { metric, message } => write!(f, "metric rule {metric:?}: {message}"),
+            Error::Toml { origin, message } => write!(f, "rules TOML {origin}: {message}"),
+            Error::Exporter { message, source } => match source {
+                Some(e) => write!(f, "prometheus exporter: {message}: {e}"),
+                None => write!(f, "prometheus exporter: {message}"),
+            },
+            Error::AlreadyInstalled(what) => write!(f, "a global {what} is already installed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::LogDir { source, .. } | Error::Read { source, .. } => Some(source),
+            Error::Exporter { source: Some(e), .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_dir_error_names_the_path_and_keeps_the_source() {
+        let err = Error::LogDir {
+            path: PathBuf::from("/nope/dir"),
+            source: io::Error::new(io::ErrorKind::PermissionDenied, "denied"),
+        };
+        assert_eq!(err.to_string(), "log directory /nope/dir: denied");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

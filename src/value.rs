@@ -1,0 +1,160 @@
+//! Field values as the layer sees them, shared by the line encoder and the
+//! metric rules.
+
+/// One field value of an event or span, after redaction.
+///
+/// Integers stay integers, floats floats, bools bools; `%`/`?` values are
+/// rendered to text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum FieldValue<'a> {
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Str(&'a str),
+}
+
+impl FieldValue<'_> {
+    /// The value as a number, if it is one (strings that parse as numbers count).
+    pub(crate) fn as_f64(&self) -> Option<f64> {
+        match *self {
+            FieldValue::I64(v) => Some(v as f64),
+            FieldValue::U64(v) => Some(v as f64),
+            FieldValue::I128(v) => Some(v as f64),
+            FieldValue::U128(v) => Some(v as f64),
+            FieldValue::F64(v) => Some(v),
+            FieldValue::Bool(_) => None,
+            FieldValue::Str(s) => s.trim().parse().ok(),
+        }
+    }
+
+    /// Writes the value as label text (no quoting) into `out`.
+    pub(crate) fn write_label(&self, out: &mut String) {
+        use std::fmt::Write;
+        // UNWRAP: writing to a String cannot fail.
+        match *self {
+            FieldValue::I64(v) => write!(out, "{v}").unwrap(),
+            FieldValue::U64(v) => write!(out, "{v}").unwrap(),
+            FieldValue::I128(v) => write!(out, "{v}").unwrap(),
+            FieldValue::U128(v) => write!(out, "{v}").unwrap(),
+            FieldValue::F64(v) => write!(out, "{v}").unwrap(),
+            FieldValue::Bool(v) => out.push_str(if v { "true" } else { "false" }),
+            FieldValue::Str(s) => out.push_str(s),
+        }
+    }
+}
+
+/// An owned [`FieldValue`], as kept for span fields.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OwnedValue {
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Str(String),
+}
+
+impl OwnedValue {
+    pub(crate) fn as_value(&self) -> FieldValue<'_> {
+        match self {
+            OwnedValue::I64(v) => FieldValue::I64(*v),
+            OwnedValue::U64(v) => FieldValue::U64(*v),
+            OwnedValue::I128(v) => FieldValue::I128(*v),
+            OwnedValue::U128(v) => FieldValue::U128(*v),
+            OwnedValue::F64(v) => FieldValue::F64(*v),
+            OwnedValue::Bool(v) => FieldValue::Bool(*v),
+            OwnedValue::Str(s) => FieldValue::Str(s),
+        }
+    }
+}
+
+/// The level written in the `level` key of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LineLevel {
+    /// `trace`
+    Trace,
+    /// `debug`
+    Debug,
+    /// `info`
+    Info,
+    /// `warning`
+    Warning,
+    /// `error`
+    Error,
+    /// `critical`: an error event carrying `critical = true`.
+    Critical,
+}
+
+impl LineLevel {
+    /// The text written in the line (`trace` ... `critical`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineLevel::Trace => "trace",
+            LineLevel::Debug => "debug",
+            LineLevel::Info => "info",
+            LineLevel::Warning => "warning",
+            LineLevel::Error => "error",
+            LineLevel::Critical => "critical",
+        }
+    }
+
+    /// Parses the line text (also accepts `warn`), case-insensitively.
+    pub fn parse(s: &str) -> Option<Self> {
+        const ALL: [(&str, LineLevel); 7] = [
+            ("trace", LineLevel::Trace),
+            ("debug", LineLevel::Debug),
+            ("info", LineLevel::Info),
+            ("warning", LineLevel::Warning),
+            ("warn", LineLevel::Warning),
+            ("error", LineLevel::Error),
+            ("critical", LineLevel::Critical),
+        ];
+        ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, l)| *l)
+    }
+
+    pub(crate) fn from_tracing(level: &tracing::Level, critical: bool) -> Self {
+        match *level {
+            _ if critical => LineLevel::Critical,
+            tracing::Level::TRACE => LineLevel::Trace,
+            tracing::Level::DEBUG => LineLevel::Debug,
+            tracing::Level::INFO => LineLevel::Info,
+            tracing::Level::WARN => LineLevel::Warning,
+            tracing::Level::ERROR => LineLevel::Error,
+        }
+    }
+}
+
+/// What the metric rules see of one logged event: its top-level keys and a
+/// way to look up any event or span field by name (event fields win over
+/// span fields, inner spans over outer ones), after redaction.
+pub(crate) trait EventView {
+    fn evt(&self) -> &str;
+    fn level(&self) -> LineLevel;
+    fn source(&self) -> &str;
+    fn field(&self, name: &str) -> Option<FieldValue<'_>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_from_text_and_typed_values() {
+        assert_eq!(FieldValue::Str(" 0.25 ").as_f64(), Some(0.25));
+        assert_eq!(FieldValue::U64(7).as_f64(), Some(7.0));
+        assert_eq!(FieldValue::Bool(true).as_f64(), None);
+        assert_eq!(FieldValue::Str("abc").as_f64(), None);
+    }
+
+    #[test]
+    fn level_text_round_trips() {
+        for l in [LineLevel::Trace, LineLevel::Warning, LineLevel::Critical] {
+            assert_eq!(LineLevel::parse(l.as_str()), Some(l));
+        }
+        assert_eq!(LineLevel::parse("WARN"), Some(LineLevel::Warning));
+    }
+}
