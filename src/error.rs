@@ -59,6 +59,11 @@ pub enum Error {
     },
     /// A global (subscriber or metrics recorder) was already installed.
     AlreadyInstalled(&'static str),
+    /// A flush did not finish in time; `pending` lines were still queued.
+    Timeout {
+        /// Lines not yet written when the wait ended.
+        pending: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -79,6 +84,7 @@ impl fmt::Display for Error {
                 None => write!(f, "prometheus exporter: {message}"),
             },
             Error::AlreadyInstalled(what) => write!(f, "a global {what} is already installed"),
+            Error::Timeout { pending } => write!(f, "flush timed out with {pending} lines not yet written"),
         }
     }
 }

@@ -4,10 +4,32 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
+mod builder;
+mod capture;
 mod clock;
+mod daily_files;
 mod error;
+mod exporter;
+mod guard;
+mod json;
+mod layer;
+mod line;
+mod metrics_engine;
+mod queue;
+mod redact;
+mod rules;
+mod rules_toml;
+mod stats;
 mod value;
+mod writer;
 
+pub use builder::{Telemetry, TelemetryBuilder};
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
+pub use exporter::PrometheusExporter;
+pub use guard::Guard;
+pub use layer::{EvtFilter, EvtLayer, TelemetryLayer};
+pub use redact::{REDACTED, Redactor, RedactorBuilder};
+pub use rules::MetricRule;
+pub use stats::Stats;
 pub use value::LineLevel;

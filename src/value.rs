@@ -136,6 +136,7 @@ pub(crate) trait EventView {
     fn level(&self) -> LineLevel;
     fn source(&self) -> &str;
     fn field(&self, name: &str) -> Option<FieldValue<'_>>;
+    fn ts_unix_ms(&self) -> i64;
 }
 
 #[cfg(test)]

@@ -1,0 +1,110 @@
+//! Criterion benches: each case of ours beside its anchor, in the same run.
+//! `benches/ratios.py` prints the ratios from criterion's estimates.
+//!
+//! The event of the performance issue:
+//! `error!(evt="openrouter_error", status=429, code="rate_limited",
+//!  model="deepseek/deepseek-v3.2-exp", component="translation_service", "429 Rate limit")`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use evt_telemetry::{MetricRule, Telemetry};
+use tracing::dispatcher::{self, Dispatch};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, fmt};
+
+fn emit() {
+    tracing::error!(evt = "openrouter_error", status = 429, code = "rate_limited",
+                    model = "deepseek/deepseek-v3.2-exp", component = "translation_service", "429 Rate limit");
+}
+
+fn emit_anchor() {
+    tracing::error!(evt = "openrouter_error", status = 429, code = "rate_limited",
+                    model = "deepseek/deepseek-v3.2-exp", component = "translation_service", "429 Rate limit");
+}
+
+fn fmt_json() -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry().with(fmt::layer().json().flatten_event(true).with_writer(std::io::sink))
+}
+
+fn ours(dir: &std::path::Path, rules: bool) -> (Dispatch, evt_telemetry::Guard) {
+    let mut b = Telemetry::builder().log_dir(dir).discard_lines_for_benchmarks(true);
+    if rules {
+        b = b
+            .rule(MetricRule::counter("openrouter_errors_total").on("openrouter_error")
+                .labels(["status", "code", "component", "model"]).help("Errors"))
+            .rule(MetricRule::histogram("openrouter_error_status").on("openrouter_error").value("status")
+                .help("Status histogram (bench)"))
+            .rule(MetricRule::daily_sum("daily_error_status").on("openrouter_error").value("status")
+                .labels(["model"]).help("Daily sum (bench)"));
+    }
+    let (layer, guard) = b.build().expect("build");
+    (Dispatch::new(tracing_subscriber::registry().with(layer)), guard)
+}
+
+/// Case 1: formatting only (no-op writer) — ours vs fmt json.
+fn format_only(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("1_format_only");
+    let (ours, guard) = ours(dir.path(), false);
+    dispatcher::with_default(&ours, || g.bench_function("evt_layer", |b| b.iter(emit)));
+    let anchor = Dispatch::new(fmt_json());
+    dispatcher::with_default(&anchor, || g.bench_function("fmt_json", |b| b.iter(emit_anchor)));
+    g.finish();
+    drop(guard);
+}
+
+/// Case 2: line + 3 metric updates — ours vs fmt json + the same 3 updates via macros.
+fn log_and_metrics(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let mut g = c.benchmark_group("2_log_and_3_metrics");
+    let (ours, guard) = ours(dir.path(), true);
+    dispatcher::with_default(&ours, || g.bench_function("evt_layer", |b| b.iter(emit)));
+    let anchor = Dispatch::new(fmt_json());
+    dispatcher::with_default(&anchor, || {
+        g.bench_function("fmt_json_plus_macros", |b| {
+            b.iter(|| {
+                emit_anchor();
+                let (status, code, component, model) = ("429", "rate_limited", "translation_service", "deepseek/deepseek-v3.2-exp");
+                metrics::counter!("openrouter_errors_total", "status" => status.to_string(), "code" => code.to_string(),
+                                  "component" => component.to_string(), "model" => model.to_string()).increment(1);
+                metrics::histogram!("openrouter_error_status").record(black_box(429.0));
+                metrics::gauge!("daily_error_status", "model" => model.to_string()).increment(black_box(429.0));
+            })
+        })
+    });
+    dispatcher::with_default(&anchor, || g.bench_function("fmt_json_alone", |b| b.iter(emit_anchor)));
+    g.finish();
+    drop(guard);
+}
+
+/// Case 3: an event without `evt` through registry + our layer vs an event no layer wants.
+fn event_without_evt(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("3_event_without_evt");
+    let (ours, guard) = ours(dir.path(), false);
+    dispatcher::with_default(&ours, || {
+        g.bench_function("evt_layer", |b| {
+            b.iter(|| tracing::info!(status = 200, model = "m", "no evt field"))
+        })
+    });
+    drop(ours);
+    let nobody = Dispatch::new(tracing_subscriber::registry().with(fmt::layer().with_writer(std::io::sink).with_filter(filter_fn(|_| false))));
+    dispatcher::with_default(&nobody, || {
+        g.bench_function("no_layer_wants_it", |b| {
+            b.iter(|| tracing::info!(status = 200, model = "m", "wanted by nobody"))
+        })
+    });
+    g.finish();
+    drop(guard);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
+    targets = format_only, log_and_metrics, event_without_evt
+}
+criterion_main!(benches);

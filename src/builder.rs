@@ -1,0 +1,449 @@
+//! [`Telemetry::builder`]: one consuming builder, validated once in `build()`.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Subscriber;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use crate::clock::{Clock, SystemClock, day_of, unix_millis};
+use crate::daily_files::DailyFiles;
+use crate::error::Error;
+use crate::exporter::{self, ExporterConfig};
+use crate::guard::Guard;
+use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
+use crate::metrics_engine::MetricsEngine;
+use crate::queue::Queue;
+use crate::redact::Redactor;
+use crate::rules::MetricRule;
+use crate::rules_toml::parse_rules_toml;
+use crate::stats::Counters;
+use crate::writer::{Writer, WriterConfig};
+
+/// Entry point: `Telemetry::builder()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Telemetry;
+
+impl Telemetry {
+    /// A builder with every default (see [`TelemetryBuilder`]).
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::new()
+    }
+}
+
+/// Configures the layer, its files, its writer and its metrics.
+///
+/// Setters never fail; [`build`](Self::build) checks everything once and
+/// names the bad value. Defaults:
+///
+/// | setting | default |
+/// |---|---|
+/// | [`log_dir`](Self::log_dir) | `data/telemetry` |
+/// | [`file_prefix`](Self::file_prefix) | `events` (files `events-YYYY-MM-DD.jsonl`) |
+/// | [`retention_days`](Self::retention_days) | 14 |
+/// | [`gzip_finished_days`](Self::gzip_finished_days) | off |
+/// | [`max_line_bytes`](Self::max_line_bytes) | 64 KiB |
+/// | [`queue_capacity_bytes`](Self::queue_capacity_bytes) | 4 MiB |
+/// | [`lossy`](Self::lossy) | off (callers wait when the queue is full) |
+/// | [`flush_interval`](Self::flush_interval) | 200 ms |
+/// | [`write_retry`](Self::write_retry) | 1 s |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | 10 s |
+/// | [`redactor`](Self::redactor) | built-in names and patterns |
+/// | [`span_fields`](Self::span_fields) | on |
+/// | [`stderr_diagnostics`](Self::stderr_diagnostics) | on |
+/// | [`clock`](Self::clock) | [`SystemClock`] |
+/// | [`rule`](Self::rule), [`rules_toml_file`](Self::rules_toml_file) | no rules (self-metrics only) |
+/// | [`max_series_per_metric`](Self::max_series_per_metric) | 1,000 |
+/// | [`prometheus_listen`](Self::prometheus_listen) | `127.0.0.1:9000` |
+#[derive(Debug)]
+#[must_use]
+pub struct TelemetryBuilder {
+    log_dir: PathBuf,
+    file_prefix: String,
+    retention_days: Option<u32>,
+    gzip: bool,
+    max_line_bytes: usize,
+    queue_bytes: usize,
+    lossy: bool,
+    flush_interval: Duration,
+    write_retry: Duration,
+    shutdown_timeout: Duration,
+    redactor: Redactor,
+    span_fields: bool,
+    stderr: bool,
+    clock: Arc<dyn Clock>,
+    rules: Vec<MetricRule>,
+    rules_files: Vec<PathBuf>,
+    rules_text: Vec<String>,
+    max_series: usize,
+    exporter: ExporterConfig,
+    discard: bool,
+}
+
+impl Default for TelemetryBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TelemetryBuilder {
+    /// A builder with every default.
+    pub fn new() -> Self {
+        TelemetryBuilder {
+            log_dir: PathBuf::from("data/telemetry"),
+            file_prefix: "events".into(),
+            retention_days: Some(14),
+            gzip: false,
+            max_line_bytes: 64 * 1024,
+            queue_bytes: 4 * 1024 * 1024,
+            lossy: false,
+            flush_interval: Duration::from_millis(200),
+            write_retry: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(10),
+            redactor: Redactor::default(),
+            span_fields: true,
+            stderr: true,
+            clock: Arc::new(SystemClock),
+            rules: Vec::new(),
+            rules_files: Vec::new(),
+            rules_text: Vec::new(),
+            max_series: 1000,
+            exporter: ExporterConfig::default(),
+            discard: false,
+        }
+    }
+
+    /// Directory of the daily files; created if missing.
+    /// Defaults to `data/telemetry`.
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.log_dir = dir.into();
+        self
+    }
+
+    /// File name prefix: files are `<prefix>-YYYY-MM-DD.jsonl`.
+    /// Letters, digits, `_`, `-` and `.` only. Defaults to `events`.
+    pub fn file_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.file_prefix = prefix.into();
+        self
+    }
+
+    /// Day files older than `days` days are deleted at start-up and at each
+    /// day change (only files matching the exact name pattern; never
+    /// today's). Must be at least 1. Defaults to 14.
+    pub fn retention_days(mut self, days: u32) -> Self {
+        self.retention_days = Some(days);
+        self
+    }
+
+    /// Never delete old day files. Defaults to off (14 days are kept).
+    pub fn keep_all_files(mut self) -> Self {
+        self.retention_days = None;
+        self
+    }
+
+    /// Compress finished days to `<prefix>-YYYY-MM-DD.jsonl.gz`.
+    /// Defaults to off.
+    pub fn gzip_finished_days(mut self, on: bool) -> Self {
+        self.gzip = on;
+        self
+    }
+
+    /// Longest line in bytes; longer lines are cut by truncating their
+    /// longest strings with a `...[truncated N bytes]` marker, never by
+    /// cutting the JSON. At least 1,024. Defaults to 64 KiB.
+    pub fn max_line_bytes(mut self, bytes: usize) -> Self {
+        self.max_line_bytes = bytes;
+        self
+    }
+
+    /// Bytes of lines the queue holds before callers wait (or, when lossy,
+    /// drop). At least `max_line_bytes`. Defaults to 4 MiB; the writer
+    /// holds at most one more such batch, so memory stays under twice this.
+    pub fn queue_capacity_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes;
+        self
+    }
+
+    /// Drop lines instead of waiting when the queue is full; every drop is
+    /// counted and a `telemetry_dropped` marker line (with `meta.dropped`)
+    /// is written once the queue has room. Defaults to off (lossless).
+    pub fn lossy(mut self, on: bool) -> Self {
+        self.lossy = on;
+        self
+    }
+
+    /// The writer writes queued lines as soon as it is free; when idle it
+    /// wakes at this interval to notice day changes. Lines reach the file
+    /// within this interval at the latest. Must be between 1 ms and 500 ms.
+    /// Defaults to 200 ms.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// How long a batch is retried after a write error before its lines are
+    /// given up (counted in `unwritten`). Defaults to 1 s.
+    pub fn write_retry(mut self, window: Duration) -> Self {
+        self.write_retry = window;
+        self
+    }
+
+    /// How long dropping the [`Guard`] (or [`Guard::flush`]) waits for the
+    /// queue to drain. Defaults to 10 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Secret names and patterns to redact. Defaults to [`Redactor::default`]
+    /// (all built-ins on).
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    /// Add the fields of enclosing spans to `meta` (and make them available
+    /// as metric labels). Defaults to on.
+    pub fn span_fields(mut self, on: bool) -> Self {
+        self.span_fields = on;
+        self
+    }
+
+    /// Print internal problems (write errors, retention errors) on stderr,
+    /// prefixed `evt-telemetry:`. A shutdown timeout is always printed.
+    /// Defaults to on.
+    pub fn stderr_diagnostics(mut self, on: bool) -> Self {
+        self.stderr = on;
+        self
+    }
+
+    /// The clock that stamps events and decides day changes.
+    /// Defaults to [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Adds a metric rule. Defaults to no rules.
+    pub fn rule(mut self, rule: MetricRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds the rules of a TOML file (read in `build()`).
+    pub fn rules_toml_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.rules_files.push(path.into());
+        self
+    }
+
+    /// Adds the rules of a TOML document.
+    pub fn rules_toml(mut self, text: impl Into<String>) -> Self {
+        self.rules_text.push(text.into());
+        self
+    }
+
+    /// Most label sets one metric keeps; further ones go to a single
+    /// `__overflow__` series. Rules may override it. Defaults to 1,000.
+    pub fn max_series_per_metric(mut self, n: usize) -> Self {
+        self.max_series = n;
+        self
+    }
+
+    /// Address of the `/metrics` listener started by
+    /// [`install_prometheus`](Self::install_prometheus).
+    /// Defaults to `127.0.0.1:9000` (loopback only).
+    pub fn prometheus_listen(mut self, addr: SocketAddr) -> Self {
+        self.exporter.listen = addr;
+        self
+    }
+
+    /// A label added to every exported series (e.g. `env`, `instance`).
+    /// Defaults to none.
+    pub fn prometheus_global_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.exporter.global_labels.push((key.into(), value.into()));
+        self
+    }
+
+    /// Only peers in this network (`10.0.0.0/8`, `192.168.1.7`) may scrape;
+    /// others get 403. Repeatable. Defaults to any peer that can connect.
+    pub fn prometheus_allow(mut self, cidr: impl Into<String>) -> Self {
+        self.exporter.allowed.push(cidr.into());
+        self
+    }
+
+    /// Benchmarks only: the writer throws batches away instead of writing
+    /// them, so the caller's cost can be measured alone.
+    #[doc(hidden)]
+    pub fn discard_lines_for_benchmarks(mut self, on: bool) -> Self {
+        self.discard = on;
+        self
+    }
+
+    // === terminals ===
+
+    /// Builds the layer and starts the writer. Touches no globals.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LogDir`] when the directory cannot be created or written,
+    /// [`Error::Config`] for out-of-range settings, [`Error::Rule`] and
+    /// [`Error::Toml`] for bad metric rules, [`Error::Read`] for an unreadable
+    /// rules file.
+    pub fn build<S>(mut self) -> Result<(TelemetryLayer<S>, Guard), Error>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.validate()?;
+        let engine = Arc::new(MetricsEngine::new(self.take_rules()?, self.max_series)?);
+        let files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
+        let now = unix_millis(self.clock.now());
+        restore_daily_sums(&engine, &files, day_of(now));
+        let queue = Arc::new(Queue::new(self.queue_bytes, self.lossy));
+        let counters = Arc::new(Counters::default());
+        let mut writer = Writer {
+            queue: queue.clone(),
+            files,
+            counters: counters.clone(),
+            engine: engine.clone(),
+            clock: self.clock.clone(),
+            cfg: WriterConfig {
+                tick: self.flush_interval,
+                retention_days: self.retention_days,
+                gzip: self.gzip,
+                retry_for: self.write_retry,
+                stderr: self.stderr,
+                discard: self.discard,
+            },
+            today: None,
+        };
+        writer.on_tick();
+        let handle = writer.spawn().map_err(|source| Error::LogDir { path: self.log_dir.clone(), source })?;
+        let inner = Inner {
+            redactor: self.redactor,
+            queue: queue.clone(),
+            counters: counters.clone(),
+            engine: engine.clone(),
+            clock: self.clock,
+            max_line: self.max_line_bytes,
+            span_fields: self.span_fields,
+        };
+        let layer = EvtLayer::new(inner).with_filter(EvtFilter::new(self.span_fields));
+        let guard = Guard {
+            queue,
+            counters,
+            engine,
+            writer: Some(handle),
+            shutdown_timeout: self.shutdown_timeout,
+            exporter: None,
+        };
+        Ok((layer, guard))
+    }
+
+    /// Like [`build`](Self::build), then installs the Prometheus recorder as
+    /// the global `metrics` recorder (with real histogram buckets for every
+    /// histogram rule) and serves `/metrics` at
+    /// [`prometheus_listen`](Self::prometheus_listen). The guard owns the
+    /// listener.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), plus [`Error::Exporter`] when the address
+    /// cannot be bound and [`Error::AlreadyInstalled`] when a global recorder exists.
+    pub fn install_prometheus<S>(self) -> Result<(TelemetryLayer<S>, Guard), Error>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let cfg = self.exporter.clone();
+        let (layer, mut guard) = self.build()?;
+        guard.exporter = Some(exporter::install(&cfg, &guard.engine)?);
+        Ok((layer, guard))
+    }
+
+    /// The common case in one call: installs a global subscriber made of a
+    /// registry, a human-readable `fmt` layer (INFO and above, on stderr)
+    /// and this layer. No metrics exporter (see
+    /// [`init_with_prometheus`](Self::init_with_prometheus)).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), plus [`Error::AlreadyInstalled`] when a
+    /// global subscriber exists.
+    pub fn init(self) -> Result<Guard, Error> {
+        let (layer, guard) = self.build()?;
+        install_subscriber(layer)?;
+        Ok(guard)
+    }
+
+    /// [`init`](Self::init) plus [`install_prometheus`](Self::install_prometheus).
+    ///
+    /// # Errors
+    ///
+    /// As both.
+    pub fn init_with_prometheus(self) -> Result<Guard, Error> {
+        let (layer, guard) = self.install_prometheus()?;
+        install_subscriber(layer)?;
+        Ok(guard)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        let prefix_ok = !self.file_prefix.is_empty()
+            && self.file_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !prefix_ok {
+            return bad(format!("file_prefix {:?}: use letters, digits, '_', '-' or '.'", self.file_prefix));
+        }
+        if self.retention_days == Some(0) {
+            return bad("retention_days must be at least 1 (use keep_all_files to keep everything)".into());
+        }
+        if self.max_line_bytes < 1024 {
+            return bad(format!("max_line_bytes {} is below 1024", self.max_line_bytes));
+        }
+        if self.queue_bytes < self.max_line_bytes {
+            return bad(format!("queue_capacity_bytes {} is below max_line_bytes {}", self.queue_bytes, self.max_line_bytes));
+        }
+        if self.flush_interval.is_zero() || self.flush_interval > Duration::from_millis(500) {
+            return bad(format!("flush_interval {:?} must be between 1 ms and 500 ms", self.flush_interval));
+        }
+        if self.max_series == 0 {
+            return bad("max_series_per_metric must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn take_rules(&mut self) -> Result<Vec<MetricRule>, Error> {
+        let mut rules = std::mem::take(&mut self.rules);
+        for path in &self.rules_files {
+            let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.clone(), source })?;
+            rules.extend(parse_rules_toml(&text, &path.display().to_string())?);
+        }
+        for text in &self.rules_text {
+            rules.extend(parse_rules_toml(text, "<string>")?);
+        }
+        Ok(rules)
+    }
+}
+
+/// Restores today's daily sums from today's file (missing file: nothing to do).
+fn restore_daily_sums(engine: &MetricsEngine, files: &DailyFiles, today: i64) {
+    let Ok(file) = fs::File::open(files.path_for(today)) else { return };
+    let mut lines = BufReader::new(file).lines().map_while(Result::ok);
+    engine.restore_daily_sums(today, &mut lines);
+}
+
+fn install_subscriber(layer: TelemetryLayer<tracing_subscriber::Registry>) -> Result<(), Error> {
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(fmt)
+        .try_init()
+        .map_err(|_| Error::AlreadyInstalled("tracing subscriber"))
+}

@@ -1,0 +1,309 @@
+//! What the layer captures of one event: its top-level keys and its typed,
+//! redacted fields (event first, then spans inner to outer, names unique),
+//! kept in one reused per-thread scratch so the hot path does not allocate.
+
+use std::fmt::{self, Write as _};
+use std::ops::Range;
+
+use tracing::field::{Field, Visit};
+
+use crate::redact::{REDACTED, Redactor};
+use crate::value::{EventView, FieldValue, LineLevel, OwnedValue};
+
+/// A captured value; strings live in the scratch arena.
+#[derive(Debug, Clone)]
+pub(crate) enum Cap {
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    /// Text in the arena, and the byte length it had before any cut.
+    Str(Range<usize>, usize),
+}
+
+/// The per-thread scratch of one event.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub(crate) arena: String,
+    pub(crate) fields: Vec<(&'static str, Cap)>,
+    pub(crate) evt: Option<Cap>,
+    pub(crate) source: Option<Cap>,
+    pub(crate) msg: Option<Cap>,
+    pub(crate) critical: bool,
+    pub(crate) level: Option<LineLevel>,
+    pub(crate) ts_ms: i64,
+    /// Target of the event, used as `source` when it has no `source` field.
+    pub(crate) target: &'static str,
+    debug: String,
+}
+
+impl Scratch {
+    /// Forgets the previous event, keeping capacity (but not a huge one).
+    pub(crate) fn reset(&mut self, ts_ms: i64, target: &'static str) {
+        const KEEP: usize = 1 << 20;
+        for s in [&mut self.arena, &mut self.debug] {
+            s.clear();
+            if s.capacity() > KEEP {
+                s.shrink_to(KEEP / 16);
+            }
+        }
+        self.fields.clear();
+        (self.evt, self.source, self.msg) = (None, None, None);
+        (self.critical, self.level) = (false, None);
+        (self.ts_ms, self.target) = (ts_ms, target);
+    }
+
+    pub(crate) fn text(&self, cap: &Cap) -> &str {
+        match cap {
+            Cap::Str(r, _) => &self.arena[r.clone()],
+            _ => "",
+        }
+    }
+
+    pub(crate) fn has_field(&self, name: &str) -> bool {
+        self.fields.iter().any(|(n, _)| *n == name)
+    }
+
+    /// Stores `value` (redacted, cut to `max` bytes) in the arena.
+    fn store(&mut self, redactor: &Redactor, name: &str, value: &str, max: usize) -> Cap {
+        self.store_raw(&redactor.redact_field(name, value), max)
+    }
+
+    /// Stores already redacted `value`, cut to `max` bytes, in the arena.
+    fn store_raw(&mut self, value: &str, max: usize) -> Cap {
+        let start = self.arena.len();
+        self.arena.push_str(&value[..floor_char_boundary(value, max)]);
+        Cap::Str(start..self.arena.len(), value.len())
+    }
+
+    /// Adds the fields of one span, skipping names already present.
+    pub(crate) fn add_span_fields(&mut self, fields: &SpanFields, max: usize) {
+        for (name, value) in &fields.0 {
+            if self.has_field(name) {
+                continue;
+            }
+            let cap = match value {
+                OwnedValue::I64(v) => Cap::I64(*v),
+                OwnedValue::U64(v) => Cap::U64(*v),
+                OwnedValue::I128(v) => Cap::I128(*v),
+                OwnedValue::U128(v) => Cap::U128(*v),
+                OwnedValue::F64(v) => Cap::F64(*v),
+                OwnedValue::Bool(v) => Cap::Bool(*v),
+                // Span text was redacted when recorded.
+                OwnedValue::Str(s) => self.store_raw(s, max),
+            };
+            self.fields.push((name, cap));
+        }
+    }
+}
+
+/// Largest index `<= max` that is a char boundary of `s`.
+pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+}
+
+/// A `fmt::Write` that stops (with an error) after `limit` bytes.
+struct Bounded<'a> {
+    out: &'a mut String,
+    limit: usize,
+}
+
+impl fmt::Write for Bounded<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.limit.saturating_sub(self.out.len());
+        if s.len() <= room {
+            self.out.push_str(s);
+            Ok(())
+        } else {
+            self.out.push_str(&s[..floor_char_boundary(s, room)]);
+            Err(fmt::Error)
+        }
+    }
+}
+
+// === impl EventVisitor ===
+
+/// Visits the fields of an event into a [`Scratch`].
+pub(crate) struct EventVisitor<'a> {
+    pub(crate) scratch: &'a mut Scratch,
+    pub(crate) redactor: &'a Redactor,
+    /// Longest value kept, in bytes (the line cap).
+    pub(crate) max: usize,
+}
+
+impl EventVisitor<'_> {
+    fn text(&mut self, name: &'static str, value: &str) {
+        let cap = self.scratch.store(self.redactor, name, value, self.max);
+        match name {
+            "message" => self.scratch.msg = Some(cap),
+            "evt" => self.scratch.evt = Some(cap),
+            "source" => self.scratch.source = Some(cap),
+            _ if self.scratch.has_field(name) => {}
+            _ => self.scratch.fields.push((name, cap)),
+        }
+    }
+
+    fn typed(&mut self, name: &'static str, cap: Cap, as_text: impl FnOnce() -> String) {
+        if matches!(name, "message" | "evt" | "source") || self.redactor.is_secret_name(name) {
+            return self.text(name, &as_text());
+        }
+        if !self.scratch.has_field(name) {
+            self.scratch.fields.push((name, cap));
+        }
+    }
+}
+
+impl Visit for EventVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut debug = std::mem::take(&mut self.scratch.debug);
+        debug.clear();
+        // Secrets are redacted before the cut, so read well past the cap.
+        let limit = self.max.saturating_mul(4);
+        let _ = write!(Bounded { out: &mut debug, limit }, "{value:?}");
+        self.text(field.name(), &debug);
+        self.scratch.debug = debug;
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.typed(field.name(), Cap::I64(value), || value.to_string());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.typed(field.name(), Cap::U64(value), || value.to_string());
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.typed(field.name(), Cap::I128(value), || value.to_string());
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.typed(field.name(), Cap::U128(value), || value.to_string());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.typed(field.name(), Cap::F64(value), || value.to_string());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "critical" {
+            self.scratch.critical = value;
+            return;
+        }
+        self.typed(field.name(), Cap::Bool(value), || value.to_string());
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.text(field.name(), &String::from_utf8_lossy(value));
+    }
+}
+
+// === impl SpanFields ===
+
+/// The fields of a span, redacted when recorded, kept in its extensions.
+#[derive(Debug, Default)]
+pub(crate) struct SpanFields(pub(crate) Vec<(&'static str, OwnedValue)>);
+
+/// Records span fields into [`SpanFields`], replacing earlier values.
+pub(crate) struct SpanVisitor<'a> {
+    pub(crate) fields: &'a mut SpanFields,
+    pub(crate) redactor: &'a Redactor,
+    pub(crate) max: usize,
+}
+
+impl SpanVisitor<'_> {
+    fn put(&mut self, name: &'static str, value: OwnedValue) {
+        let value = match value {
+            OwnedValue::Str(s) => OwnedValue::Str(self.clean(name, &s)),
+            _ if self.redactor.is_secret_name(name) => OwnedValue::Str(REDACTED.to_owned()),
+            v => v,
+        };
+        match self.fields.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.0.push((name, value)),
+        }
+    }
+
+    fn clean(&self, name: &str, s: &str) -> String {
+        let red = self.redactor.redact_field(name, s);
+        red[..floor_char_boundary(&red, self.max)].to_owned()
+    }
+}
+
+impl Visit for SpanVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field.name(), OwnedValue::Str(value.to_owned()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut text = String::new();
+        let limit = self.max.saturating_mul(4);
+        let _ = write!(Bounded { out: &mut text, limit }, "{value:?}");
+        self.put(field.name(), OwnedValue::Str(text));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field.name(), OwnedValue::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field.name(), OwnedValue::U64(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field.name(), OwnedValue::I128(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field.name(), OwnedValue::U128(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field.name(), OwnedValue::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field.name(), OwnedValue::Bool(value));
+    }
+}
+
+// === impl EventView for Scratch ===
+
+impl EventView for Scratch {
+    fn evt(&self) -> &str {
+        self.evt.as_ref().map_or("", |c| self.text(c))
+    }
+
+    fn level(&self) -> LineLevel {
+        self.level.unwrap_or(LineLevel::Info)
+    }
+
+    fn source(&self) -> &str {
+        self.source.as_ref().map_or(self.target, |c| self.text(c))
+    }
+
+    fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+        let (_, cap) = self.fields.iter().find(|(n, _)| *n == name)?;
+        Some(match cap {
+            Cap::I64(v) => FieldValue::I64(*v),
+            Cap::U64(v) => FieldValue::U64(*v),
+            Cap::I128(v) => FieldValue::I128(*v),
+            Cap::U128(v) => FieldValue::U128(*v),
+            Cap::F64(v) => FieldValue::F64(*v),
+            Cap::Bool(v) => FieldValue::Bool(*v),
+            Cap::Str(..) => FieldValue::Str(self.text(cap)),
+        })
+    }
+
+    fn ts_unix_ms(&self) -> i64 {
+        self.ts_ms
+    }
+}

@@ -1,0 +1,145 @@
+//! JSON encoding primitives for the line: escaped strings, numbers and the
+//! millisecond RFC 3339 timestamp, written straight into a byte buffer.
+
+use crate::clock::civil_from_days;
+
+/// Appends `s` as a JSON string (quoted, escaped).
+pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
+    // UNWRAP: serializing a str into a Vec<u8> cannot fail.
+    serde_json::to_writer(&mut *out, s).unwrap();
+}
+
+/// Appends `s` as a JSON string, or its raw bytes if nothing needs escaping.
+///
+/// Used for field names, which are nearly always plain identifiers.
+pub(crate) fn push_key(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        push_str(out, s);
+    }
+}
+
+/// The length `s` takes once escaped, quotes excluded.
+pub(crate) fn escaped_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Appends a float: finite values as JSON numbers, the others as the strings
+/// `"NaN"`, `"inf"` and `"-inf"`.
+pub(crate) fn push_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        // UNWRAP: a finite f64 always serializes.
+        serde_json::to_writer(&mut *out, &v).unwrap();
+    } else if v.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if v > 0.0 {
+        out.extend_from_slice(b"\"inf\"");
+    } else {
+        out.extend_from_slice(b"\"-inf\"");
+    }
+}
+
+/// Appends an integer of any width as a JSON number.
+pub(crate) fn push_int(out: &mut Vec<u8>, v: impl serde::Serialize) {
+    // UNWRAP: integers always serialize (serde_json writes i128/u128 as numbers).
+    serde_json::to_writer(&mut *out, &v).unwrap();
+}
+
+/// Formats `ts` values, caching the text of the current second per thread.
+#[derive(Debug, Default)]
+pub(crate) struct TimestampCache {
+    second: Option<i64>,
+    /// `"YYYY-MM-DDTHH:MM:SS.` for `second`.
+    prefix: Vec<u8>,
+}
+
+impl TimestampCache {
+    /// Appends `"2025-10-06T13:43:10.123Z"` (quoted) for `unix_ms`.
+    pub(crate) fn push(&mut self, out: &mut Vec<u8>, unix_ms: i64) {
+        let second = unix_ms.div_euclid(1000);
+        if self.second != Some(second) {
+            self.refresh(second);
+        }
+        let ms = unix_ms.rem_euclid(1000) as u32;
+        out.push(b'"');
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(&[
+            b'0' + (ms / 100) as u8,
+            b'0' + (ms / 10 % 10) as u8,
+            b'0' + (ms % 10) as u8,
+            b'Z',
+            b'"',
+        ]);
+    }
+
+    fn refresh(&mut self, second: i64) {
+        let (y, mo, d) = civil_from_days(second.div_euclid(86_400));
+        let s = second.rem_euclid(86_400);
+        self.prefix.clear();
+        let text = format!(
+            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.",
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        );
+        self.prefix.extend_from_slice(text.as_bytes());
+        self.second = Some(second);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_quotes_backslashes_and_control_characters() {
+        assert_eq!(text(|o| push_str(o, "a\"b\\c\n\u{1}")), r#""a\"b\\c\n\u0001""#);
+        assert_eq!(escaped_len("a\"b\\c\n\u{1}"), 1 + 2 + 1 + 2 + 1 + 2 + 6);
+    }
+
+    #[test]
+    fn keys_with_odd_characters_are_escaped_too() {
+        assert_eq!(text(|o| push_key(o, "status")), r#""status""#);
+        assert_eq!(text(|o| push_key(o, "a\"b")), r#""a\"b""#);
+    }
+
+    #[test]
+    fn non_finite_floats_become_strings() {
+        assert_eq!(text(|o| push_f64(o, f64::NAN)), r#""NaN""#);
+        assert_eq!(text(|o| push_f64(o, f64::INFINITY)), r#""inf""#);
+        assert_eq!(text(|o| push_f64(o, f64::NEG_INFINITY)), r#""-inf""#);
+        assert_eq!(text(|o| push_f64(o, 0.25)), "0.25");
+        assert_eq!(text(|o| push_f64(o, 2.0)), "2.0");
+    }
+
+    #[test]
+    fn wide_integers_stay_numbers() {
+        assert_eq!(text(|o| push_int(o, i128::MIN)), i128::MIN.to_string());
+        assert_eq!(text(|o| push_int(o, u64::MAX)), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z_across_seconds_and_days() {
+        let mut cache = TimestampCache::default();
+        assert_eq!(text(|o| cache.push(o, 1_759_758_190_123)), r#""2025-10-06T13:43:10.123Z""#);
+        assert_eq!(text(|o| cache.push(o, 1_759_758_190_007)), r#""2025-10-06T13:43:10.007Z""#);
+        assert_eq!(text(|o| cache.push(o, 1_759_795_199_999)), r#""2025-10-06T23:59:59.999Z""#);
+        assert_eq!(text(|o| cache.push(o, 1_759_795_200_000)), r#""2025-10-07T00:00:00.000Z""#);
+        assert_eq!(text(|o| cache.push(o, -1)), r#""1969-12-31T23:59:59.999Z""#);
+    }
+}

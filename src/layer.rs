@@ -1,0 +1,219 @@
+//! The `tracing` layer: picks out events with an `evt` field (per callsite,
+//! through a per-layer filter), captures and redacts their fields, renders
+//! the line, updates metrics and hands the line to the writer.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_core::Interest;
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::capture::{EventVisitor, Scratch, SpanFields, SpanVisitor};
+use crate::clock::{Clock, day_of, unix_millis};
+use crate::json::{self, TimestampCache};
+use crate::line;
+use crate::metrics_engine::MetricsEngine;
+use crate::queue::{Pushed, Queue};
+use crate::redact::Redactor;
+use crate::stats::Counters;
+use crate::value::LineLevel;
+
+/// The layer returned by [`TelemetryBuilder::build`](crate::TelemetryBuilder::build):
+/// [`EvtLayer`] behind its per-layer [`EvtFilter`].
+///
+/// Because the filter is per-layer, callsites without `evt` are disabled for
+/// this layer only: other layers (a `fmt` layer, say) still see them, and
+/// when no layer wants them they cost what a disabled callsite costs.
+/// Per-layer filters need a [`Registry`](tracing_subscriber::Registry)-based
+/// subscriber.
+pub type TelemetryLayer<S> = Filtered<EvtLayer, EvtFilter, S>;
+
+/// Selects the callsites the layer handles: events that have an `evt` field,
+/// and spans (for their fields) unless span fields are switched off.
+///
+/// The decision is made once per callsite and cached by `tracing`.
+#[derive(Debug, Clone, Copy)]
+pub struct EvtFilter {
+    spans: bool,
+}
+
+impl EvtFilter {
+    pub(crate) fn new(spans: bool) -> Self {
+        EvtFilter { spans }
+    }
+
+    fn wants(&self, meta: &Metadata<'_>) -> bool {
+        if meta.is_span() {
+            self.spans
+        } else {
+            meta.fields().field("evt").is_some()
+        }
+    }
+}
+
+impl<S> Filter<S> for EvtFilter {
+    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        self.wants(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.wants(meta) { Interest::always() } else { Interest::never() }
+    }
+}
+
+/// Turns `evt` events into JSON lines and metric updates.
+///
+/// Built by [`TelemetryBuilder`](crate::TelemetryBuilder); use it through
+/// [`TelemetryLayer`].
+#[derive(Debug, Clone)]
+pub struct EvtLayer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) redactor: Redactor,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) engine: Arc<MetricsEngine>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_line: usize,
+    pub(crate) span_fields: bool,
+}
+
+/// Per-thread buffers reused by every event.
+#[derive(Debug, Default)]
+struct Buffers {
+    scratch: Scratch,
+    line: Vec<u8>,
+    ts: TimestampCache,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
+
+/// Runs `f` with this thread's buffers, or fresh ones if they are in use
+/// (an event emitted from inside the layer, e.g. by a metrics recorder).
+fn with_buffers(f: impl FnOnce(&mut Buffers)) {
+    let mut f = Some(f);
+    let _ = BUFFERS.try_with(|cell| {
+        if let Ok(mut bufs) = cell.try_borrow_mut() {
+            // UNWRAP: `f` is taken exactly once, here or below.
+            (f.take().unwrap())(&mut bufs);
+        }
+    });
+    if let Some(f) = f {
+        f(&mut Buffers::default());
+    }
+}
+
+impl EvtLayer {
+    pub(crate) fn new(inner: Inner) -> Self {
+        EvtLayer { inner: Arc::new(inner) }
+    }
+
+    fn capture<S>(&self, bufs: &mut Buffers, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let inner = &*self.inner;
+        let meta = event.metadata();
+        bufs.scratch.reset(unix_millis(inner.clock.now()), meta.target());
+        let mut visitor = EventVisitor { scratch: &mut bufs.scratch, redactor: &inner.redactor, max: inner.max_line };
+        event.record(&mut visitor);
+        if bufs.scratch.evt.is_none() {
+            return false;
+        }
+        bufs.scratch.level = Some(LineLevel::from_tracing(meta.level(), bufs.scratch.critical));
+        if let Some(scope) = ctx.event_scope(event).filter(|_| inner.span_fields) {
+            for span in scope {
+                if let Some(fields) = span.extensions().get::<SpanFields>() {
+                    bufs.scratch.add_span_fields(fields, inner.max_line);
+                }
+            }
+        }
+        true
+    }
+
+    fn enqueue(&self, day: i64, ts_ms: i64, line: &[u8]) {
+        let inner = &*self.inner;
+        match inner.queue.push(day, line, |n| marker_line(ts_ms, n)) {
+            Pushed::Queued { after_drops } => {
+                Counters::add(&inner.counters.lines_queued, 1 + u64::from(after_drops > 0));
+            }
+            Pushed::Full => {
+                Counters::add(&inner.counters.dropped_queue_full, 1);
+                inner.engine.on_dropped("queue_full", 1);
+            }
+            Pushed::Closed => {
+                Counters::add(&inner.counters.dropped_closed, 1);
+                inner.engine.on_dropped("closed", 1);
+            }
+        }
+    }
+}
+
+/// The line written after lossy drops, once the queue has room again.
+fn marker_line(ts_ms: i64, dropped: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(200);
+    out.extend_from_slice(b"{\"ts\":");
+    TimestampCache::default().push(&mut out, ts_ms);
+    out.extend_from_slice(b",\"level\":\"warning\",\"evt\":\"telemetry_dropped\",\"source\":\"evt_telemetry\",\"msg\":");
+    json::push_str(&mut out, &format!("{dropped} events dropped: queue full"));
+    out.extend_from_slice(format!(",\"meta\":{{\"dropped\":{dropped}}}}}\n").as_bytes());
+    out
+}
+
+impl<S> Layer<S> for EvtLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        let inner = &*self.inner;
+        attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &inner.redactor, max: inner.max_line });
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(fields) = ext.get_mut::<SpanFields>() {
+            let inner = &*self.inner;
+            values.record(&mut SpanVisitor { fields, redactor: &inner.redactor, max: inner.max_line });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        with_buffers(|bufs| {
+            if !self.capture(bufs, event, &ctx) {
+                return;
+            }
+            line::render(&bufs.scratch, &mut bufs.ts, &mut bufs.line, self.inner.max_line);
+            self.inner.engine.on_event(&bufs.scratch);
+            let ts_ms = bufs.scratch.ts_ms;
+            self.enqueue(day_of(ts_ms), ts_ms, &bufs.line);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drop_marker_is_a_contract_line() {
+        let line = marker_line(1_759_758_190_123, 7);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "{\"ts\":\"2025-10-06T13:43:10.123Z\",\"level\":\"warning\",\"evt\":\"telemetry_dropped\",\
+             \"source\":\"evt_telemetry\",\"msg\":\"7 events dropped: queue full\",\"meta\":{\"dropped\":7}}\n"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! Renders a captured event as one JSON line:
+//! `{"ts":…,"level":…,"evt":…,"source":…,"msg":…,"meta":{…}}\n`.
+
+use crate::capture::{Cap, Scratch, floor_char_boundary};
+use crate::json::{self, TimestampCache};
+use crate::value::{EventView, LineLevel};
+
+/// Writes the line of `scratch` into `out` (cleared first), keeping it
+/// within `max_line` bytes by cutting the longest strings, never the JSON.
+pub(crate) fn render(scratch: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, max_line: usize) {
+    write_line(scratch, ts, out, usize::MAX);
+    if out.len() > max_line {
+        fit(scratch, ts, out, max_line);
+    }
+}
+
+/// Finds the largest per-string budget whose line fits, by bisection.
+fn fit(scratch: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, max_line: usize) {
+    let (mut lo, mut hi) = (0, max_line);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        write_line(scratch, ts, out, mid);
+        if out.len() <= max_line {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    // Best effort when even empty strings do not fit: keys are never cut.
+    write_line(scratch, ts, out, lo);
+}
+
+fn write_line(s: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, limit: usize) {
+    out.clear();
+    out.extend_from_slice(b"{\"ts\":");
+    ts.push(out, s.ts_ms);
+    out.extend_from_slice(b",\"level\":\"");
+    out.extend_from_slice(s.level.unwrap_or(LineLevel::Info).as_str().as_bytes());
+    out.extend_from_slice(b"\",\"evt\":");
+    push_opt(out, s, s.evt.as_ref(), limit);
+    out.extend_from_slice(b",\"source\":");
+    match &s.source {
+        Some(cap) => push_text(out, s, cap, limit),
+        None => push_limited(out, s.source(), s.source().len(), limit),
+    }
+    out.extend_from_slice(b",\"msg\":");
+    push_opt(out, s, s.msg.as_ref(), limit);
+    out.extend_from_slice(b",\"meta\":{");
+    for (i, (name, cap)) in s.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::push_key(out, name);
+        out.push(b':');
+        push_value(out, s, cap, limit);
+    }
+    out.extend_from_slice(b"}}\n");
+}
+
+fn push_opt(out: &mut Vec<u8>, s: &Scratch, cap: Option<&Cap>, limit: usize) {
+    match cap {
+        Some(cap) => push_text(out, s, cap, limit),
+        None => out.extend_from_slice(b"\"\""),
+    }
+}
+
+fn push_value(out: &mut Vec<u8>, s: &Scratch, cap: &Cap, limit: usize) {
+    match *cap {
+        Cap::I64(v) => json::push_int(out, v),
+        Cap::U64(v) => json::push_int(out, v),
+        Cap::I128(v) => json::push_int(out, v),
+        Cap::U128(v) => json::push_int(out, v),
+        Cap::F64(v) => json::push_f64(out, v),
+        Cap::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
+        Cap::Str(..) => push_text(out, s, cap, limit),
+    }
+}
+
+fn push_text(out: &mut Vec<u8>, s: &Scratch, cap: &Cap, limit: usize) {
+    let original = match cap {
+        Cap::Str(_, original) => *original,
+        _ => 0,
+    };
+    push_limited(out, s.text(cap), original, limit);
+}
+
+/// Appends `text` (a prefix of a value `original` bytes long) as a JSON
+/// string of at most about `limit` escaped bytes, marking any cut.
+fn push_limited(out: &mut Vec<u8>, text: &str, original: usize, limit: usize) {
+    let fits = text.len() == original && (text.len() <= limit / 6 || json::escaped_len(text) <= limit);
+    if fits {
+        return json::push_str(out, text);
+    }
+    let kept = escaped_prefix(text, limit);
+    let mut cut = String::with_capacity(kept.len() + 32);
+    cut.push_str(kept);
+    cut.push_str(&format!("...[truncated {} bytes]", original - kept.len()));
+    json::push_str(out, &cut);
+}
+
+/// The longest prefix of `text` whose escaped form fits in `limit` bytes.
+fn escaped_prefix(text: &str, limit: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        let mut buf = [0; 4];
+        used += json::escaped_len(c.encode_utf8(&mut buf));
+        if used > limit {
+            return &text[..floor_char_boundary(text, i)];
+        }
+    }
+    text
+}

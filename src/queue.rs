@@ -1,0 +1,289 @@
+//! The bounded, byte-sized hand-off between callers and the writer thread.
+//!
+//! Callers append complete lines to one shared buffer under a short lock;
+//! the writer swaps the whole buffer out and writes it in one call per day
+//! file. The lock is held only for a `memcpy`; nobody is woken unless they
+//! are actually waiting (a futex wake costs more than the copy).
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Lines of one UTC day, contiguous in a batch buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) day: i64,
+    pub(crate) end: usize,
+    pub(crate) lines: u64,
+}
+
+/// A set of complete lines taken by the writer.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) runs: Vec<Run>,
+}
+
+impl Batch {
+    pub(crate) fn lines(&self) -> u64 {
+        self.runs.iter().map(|r| r.lines).sum()
+    }
+
+    /// The runs with their byte ranges.
+    pub(crate) fn slices(&self) -> impl Iterator<Item = (Run, &[u8])> {
+        let mut start = 0;
+        self.runs.iter().map(move |run| {
+            let bytes = &self.buf[start..run.end];
+            start = run.end;
+            (*run, bytes)
+        })
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.runs.clear();
+    }
+
+    fn push(&mut self, day: i64, line: &[u8]) {
+        self.buf.extend_from_slice(line);
+        match self.runs.last_mut() {
+            Some(run) if run.day == day => {
+                run.end = self.buf.len();
+                run.lines += 1;
+            }
+            _ => self.runs.push(Run { day, end: self.buf.len(), lines: 1 }),
+        }
+    }
+}
+
+/// What happened to a pushed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued; `after_drops` lines had been dropped before it (lossy mode).
+    Queued { after_drops: u64 },
+    /// Dropped: the queue was full (lossy mode).
+    Full,
+    /// Dropped: the writer has shut down.
+    Closed,
+}
+
+/// What the writer got from [`Queue::take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    Lines,
+    Idle,
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pending: Batch,
+    /// Lines ever accepted, and lines the writer has finished with.
+    accepted: u64,
+    finished: u64,
+    dropped_since_marker: u64,
+    writer_waiting: bool,
+    callers_waiting: usize,
+    closed: bool,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    /// Writer waits for lines; callers wait for room; flushers for progress.
+    has_lines: Condvar,
+    has_room: Condvar,
+    progress: Condvar,
+    capacity: usize,
+    lossy: bool,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize, lossy: bool) -> Self {
+        Queue {
+            state: Mutex::new(State::default()),
+            has_lines: Condvar::new(),
+            has_room: Condvar::new(),
+            progress: Condvar::new(),
+            capacity,
+            lossy,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data: keep going.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues one complete line for `day`; waits for room unless lossy.
+    pub(crate) fn push(&self, day: i64, line: &[u8], marker: impl FnOnce(u64) -> Vec<u8>) -> Pushed {
+        let mut st = self.lock();
+        while !st.closed && !self.has_room_for(&st, line.len()) {
+            if self.lossy {
+                st.dropped_since_marker += 1;
+                return Pushed::Full;
+            }
+            st.callers_waiting += 1;
+            st = self.has_room.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st.callers_waiting -= 1;
+        }
+        if st.closed {
+            return Pushed::Closed;
+        }
+        let after_drops = std::mem::take(&mut st.dropped_since_marker);
+        if after_drops > 0 {
+            st.pending.push(day, &marker(after_drops));
+            st.accepted += 1;
+        }
+        st.pending.push(day, line);
+        st.accepted += 1;
+        if st.writer_waiting {
+            self.has_lines.notify_one();
+        }
+        Pushed::Queued { after_drops }
+    }
+
+    fn has_room_for(&self, st: &State, len: usize) -> bool {
+        // An empty queue takes any single line, so no line is too big to ever fit.
+        st.pending.buf.is_empty() || st.pending.buf.len() + len <= self.capacity
+    }
+
+    /// Swaps the pending lines into `batch` (cleared first), waiting up to
+    /// `wait` for some to arrive.
+    pub(crate) fn take(&self, batch: &mut Batch, wait: Duration) -> Taken {
+        batch.clear();
+        let mut st = self.lock();
+        let deadline = Instant::now() + wait;
+        while st.pending.runs.is_empty() && !st.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Taken::Idle;
+            }
+            st.writer_waiting = true;
+            st = self.has_lines.wait_timeout(st, left).unwrap_or_else(PoisonError::into_inner).0;
+            st.writer_waiting = false;
+        }
+        if st.pending.runs.is_empty() {
+            return Taken::Closed;
+        }
+        std::mem::swap(&mut st.pending, batch);
+        if st.callers_waiting > 0 {
+            self.has_room.notify_all();
+        }
+        Taken::Lines
+    }
+
+    /// The writer is done with `lines` lines (written or given up).
+    pub(crate) fn finished(&self, lines: u64) {
+        let mut st = self.lock();
+        st.finished += lines;
+        self.progress.notify_all();
+    }
+
+    /// Lines accepted so far.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.lock().accepted
+    }
+
+    /// Bytes waiting for the writer.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.lock().pending.buf.len()
+    }
+
+    /// Waits until the writer has finished `target` lines; returns how many
+    /// are still outstanding when `timeout` runs out (0 on success).
+    pub(crate) fn wait_finished(&self, target: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        while st.finished < target {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return target - st.finished;
+            }
+            st = self.progress.wait_timeout(st, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        0
+    }
+
+    /// Stops accepting lines; the writer drains what is queued, then exits.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        self.has_lines.notify_all();
+        self.has_room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_marker(_: u64) -> Vec<u8> {
+        unreachable!("no drops in this test")
+    }
+
+    #[test]
+    fn lines_of_different_days_become_separate_runs() {
+        let q = Queue::new(1024, false);
+        q.push(1, b"a\n", no_marker);
+        q.push(1, b"b\n", no_marker);
+        q.push(2, b"c\n", no_marker);
+        let mut batch = Batch::default();
+        assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Lines);
+        let runs: Vec<_> = batch.slices().map(|(r, b)| (r.day, r.lines, b.to_vec())).collect();
+        assert_eq!(runs, vec![(1, 2, b"a\nb\n".to_vec()), (2, 1, b"c\n".to_vec())]);
+        assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Idle);
+    }
+
+    #[test]
+    fn lossy_queue_counts_drops_and_writes_a_marker_first() {
+        let q = Queue::new(4, true);
+        assert_eq!(q.push(1, b"abc\n", no_marker), Pushed::Queued { after_drops: 0 });
+        assert_eq!(q.push(1, b"x\n", no_marker), Pushed::Full);
+        assert_eq!(q.push(1, b"y\n", no_marker), Pushed::Full);
+        let mut batch = Batch::default();
+        q.take(&mut batch, Duration::ZERO);
+        let pushed = q.push(1, b"z\n", |n| format!("dropped {n}\n").into_bytes());
+        assert_eq!(pushed, Pushed::Queued { after_drops: 2 });
+        q.take(&mut batch, Duration::ZERO);
+        assert_eq!(batch.buf, b"dropped 2\nz\n");
+        assert_eq!(q.accepted(), 3);
+    }
+
+    #[test]
+    fn a_full_lossless_queue_makes_the_caller_wait_for_the_writer() {
+        let q = std::sync::Arc::new(Queue::new(4, false));
+        q.push(1, b"abc\n", no_marker);
+        let q2 = q.clone();
+        let caller = std::thread::spawn(move || q2.push(1, b"def\n", no_marker));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!caller.is_finished());
+        let mut batch = Batch::default();
+        q.take(&mut batch, Duration::ZERO);
+        assert_eq!(caller.join().unwrap(), Pushed::Queued { after_drops: 0 });
+        q.take(&mut batch, Duration::from_secs(1));
+        assert_eq!(batch.buf, b"def\n");
+    }
+
+    #[test]
+    fn closing_wakes_the_writer_and_refuses_new_lines() {
+        let q = Queue::new(64, false);
+        q.push(1, b"a\n", no_marker);
+        q.close();
+        assert_eq!(q.push(1, b"b\n", no_marker), Pushed::Closed);
+        let mut batch = Batch::default();
+        assert_eq!(q.take(&mut batch, Duration::from_secs(5)), Taken::Lines);
+        assert_eq!(q.take(&mut batch, Duration::from_secs(5)), Taken::Closed);
+    }
+
+    #[test]
+    fn waiting_for_progress_reports_what_is_outstanding() {
+        let q = Queue::new(64, false);
+        q.push(1, b"a\n", no_marker);
+        q.push(1, b"b\n", no_marker);
+        q.finished(1);
+        assert_eq!(q.wait_finished(2, Duration::from_millis(10)), 1);
+        q.finished(1);
+        assert_eq!(q.wait_finished(2, Duration::from_millis(10)), 0);
+    }
+}

@@ -1,0 +1,77 @@
+//! Counters kept by the layer and the writer, readable at any time.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of what the telemetry pipeline has done so far.
+///
+/// Read it with [`Guard::stats`](crate::Guard::stats). The same numbers are
+/// exported as the `telemetry_*` self-metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Events turned into lines and accepted by the queue.
+    pub lines_queued: u64,
+    /// Lines written to their day file.
+    pub lines_written: u64,
+    /// Lines dropped because the queue was full (lossy mode only).
+    pub dropped_queue_full: u64,
+    /// Lines emitted after the guard was dropped, which nothing could write.
+    pub dropped_closed: u64,
+    /// Lines given up after write errors persisted past the retry window.
+    pub unwritten: u64,
+    /// Failed write attempts (each retry counts).
+    pub write_errors: u64,
+    /// Lines still queued when the shutdown timeout ran out.
+    pub shutdown_unwritten: u64,
+    /// Torn last lines found at start-up and repaired.
+    pub torn_lines_repaired: u64,
+    /// Files deleted by retention.
+    pub files_deleted: u64,
+    /// Finished days compressed to `.jsonl.gz`.
+    pub files_compressed: u64,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) lines_queued: AtomicU64,
+    pub(crate) lines_written: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_closed: AtomicU64,
+    pub(crate) unwritten: AtomicU64,
+    pub(crate) write_errors: AtomicU64,
+    pub(crate) shutdown_unwritten: AtomicU64,
+    pub(crate) torn_lines_repaired: AtomicU64,
+    pub(crate) files_deleted: AtomicU64,
+    pub(crate) files_compressed: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            lines_queued: self.lines_queued.load(Relaxed),
+            lines_written: self.lines_written.load(Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            dropped_closed: self.dropped_closed.load(Relaxed),
+            unwritten: self.unwritten.load(Relaxed),
+            write_errors: self.write_errors.load(Relaxed),
+            shutdown_unwritten: self.shutdown_unwritten.load(Relaxed),
+            torn_lines_repaired: self.torn_lines_repaired.load(Relaxed),
+            files_deleted: self.files_deleted.load(Relaxed),
+            files_compressed: self.files_compressed.load(Relaxed),
+        }
+    }
+}
+
+/// Prints an internal problem on stderr with the crate prefix, if enabled.
+///
+/// The layer never emits `tracing` events about itself: they would loop.
+pub(crate) fn diag(enabled: bool, msg: std::fmt::Arguments<'_>) {
+    if enabled {
+        eprintln!("evt-telemetry: {msg}");
+    }
+}
