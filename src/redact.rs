@@ -61,9 +61,10 @@ const NORM: [u8; 256] = {
 ///
 /// A field is secret when its name, compared case-insensitively and with `-`,
 /// `.` and `_` treated alike, is one of the names below, either exactly or as a
-/// suffix not preceded by an ASCII letter or digit (`openrouter_api_key`,
-/// `X-Api-Key`, `db.password`; but not `tokens`, `max_tokens`, `token_count`,
-/// `secretary`). Its whole value becomes [`REDACTED`].
+/// suffix not preceded by an ASCII letter or digit, or as a camelCase word
+/// (`openrouter_api_key`, `X-Api-Key`, `db.password`, `accessToken`; but not
+/// `tokens`, `max_tokens`, `token_count`, `secretary`, `mytoken`). Its whole
+/// value becomes [`REDACTED`].
 ///
 /// `authorization`, `proxy_authorization`, `api_key`, `apikey`, `x_api_key`,
 /// `token`, `access_token`, `refresh_token`, `secret`, `client_secret`,
@@ -322,19 +323,22 @@ impl NameSet {
     }
 }
 
-/// Whether `text` ends with the normalised `name`, not preceded by a letter or digit.
+/// Whether `text` ends with the normalised `name` at a word boundary: not
+/// preceded by a letter or digit, or starting a camelCase word (`accessToken`).
 #[inline]
 fn ends_with_name(text: &[u8], name: &[u8]) -> bool {
     let Some(start) = text.len().checked_sub(name.len()) else {
         return false;
     };
-    let boundary = start == 0 || !text[start - 1].is_ascii_alphanumeric();
-    boundary
-        && text[start..]
-            .iter()
-            .rev()
-            .zip(name.iter().rev())
-            .all(|(&t, &n)| NORM[usize::from(t)] == n)
+    let mut same = text[start..].iter().rev().zip(name.iter().rev());
+    if !same.all(|(&t, &n)| NORM[usize::from(t)] == n) {
+        return false;
+    }
+    match start.checked_sub(1).map(|p| text[p]) {
+        None => true,
+        Some(prev) if !prev.is_ascii_alphanumeric() => true,
+        Some(prev) => prev.is_ascii_lowercase() && text[start].is_ascii_uppercase(),
+    }
 }
 
 // === user patterns ===
@@ -399,6 +403,8 @@ mod tests {
             "db.password",
             "Proxy-Authorization",
             "user_PASSWD",
+            "accessToken",
+            "clientSecret",
         ] {
             assert!(red.is_secret_name(name), "{name}");
         }
@@ -418,6 +424,9 @@ mod tests {
             "key",
             "monkey",
             "mytoken",
+            "maxTokens",
+            "tokenCount",
+            "TOKENS",
             "",
             "passwords",
         ] {

@@ -447,6 +447,10 @@ mod tests {
             "C { token: [REDACTED], n: 2 }"
         );
         assert_eq!(
+            r(r#"Creds { accessToken: "abc", refreshToken: "def" }"#),
+            r#"Creds { accessToken: "[REDACTED]", refreshToken: "[REDACTED]" }"#
+        );
+        assert_eq!(
             r(r#"{'secret': 'x y', 'a': 1}"#),
             r#"{'secret': '[REDACTED]', 'a': 1}"#
         );
