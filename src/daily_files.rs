@@ -102,10 +102,10 @@ impl DailyFiles {
     /// rolled back when possible and the handle dropped, so the next call
     /// reopens the file (recreating the directory if needed).
     pub(crate) fn append(&mut self, day: i64, bytes: &[u8]) -> io::Result<()> {
-        let idx = self.handle(day)?;
-        let result = write_all_counted(&mut self.open[idx].file, bytes);
+        self.bring_to_front(day)?;
+        let result = write_all_counted(&mut self.open[0].file, bytes);
         if let Err((err, written)) = result {
-            let file = self.open.remove(idx).file;
+            let file = self.open.remove(0).file;
             if written > 0 {
                 // Best effort: a failed rollback leaves a torn tail, repaired at reopen.
                 let _ = file
@@ -117,14 +117,14 @@ impl DailyFiles {
         Ok(())
     }
 
-    /// The index in `open` of a valid handle for `day`, moved to the front.
-    fn handle(&mut self, day: i64) -> io::Result<usize> {
+    /// Makes `open[0]` a valid handle for `day`, opening it if needed.
+    fn bring_to_front(&mut self, day: i64) -> io::Result<()> {
         let path = self.path_for(day);
         if let Some(i) = self.open.iter().position(|f| f.day == day) {
             let f = self.open.remove(i);
             if f.id.is_none() || f.id == file_id(&path) {
                 self.open.insert(0, f);
-                return Ok(0);
+                return Ok(());
             }
             // The file was removed or replaced behind our back: reopen it.
         }
@@ -138,7 +138,7 @@ impl DailyFiles {
             },
         );
         self.open.truncate(MAX_OPEN);
-        Ok(0)
+        Ok(())
     }
 
     fn open_and_repair(&mut self, path: &Path) -> io::Result<File> {
