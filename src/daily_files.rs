@@ -1,0 +1,677 @@
+//! The daily file set: `<dir>/<prefix>-YYYY-MM-DD.jsonl`, appended by the
+//! writer thread, with torn-tail repair, retention and gzip of finished days.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use crate::Error;
+use crate::clock::{civil_from_days, date_string, days_from_civil};
+
+/// At most this many files are kept open (the most recently used days).
+const MAX_OPEN: usize = 2;
+/// A torn tail longer than this is cut without trying to parse it.
+const MAX_TAIL_CHECK: u64 = 16 << 20;
+/// Chunk size when looking backwards for the last newline.
+const TAIL_CHUNK: u64 = 64 << 10;
+
+/// What the torn-tail repair did, since the file set was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Repairs {
+    /// Files whose complete (valid JSON) last line only lacked its `\n`.
+    pub(crate) newline_added: u64,
+    /// Bytes of incomplete last lines cut off.
+    pub(crate) torn_bytes_cut: u64,
+}
+
+/// What one [`DailyFiles::sweep`] did.
+#[derive(Debug, Default)]
+pub(crate) struct SweepReport {
+    /// Files deleted by retention.
+    pub(crate) deleted: Vec<PathBuf>,
+    /// `.jsonl.gz` files written (or appended to).
+    pub(crate) compressed: Vec<PathBuf>,
+    /// Files that could not be listed, deleted or compressed.
+    pub(crate) errors: Vec<(PathBuf, io::Error)>,
+}
+
+/// The daily files of one directory and prefix, with up to [`MAX_OPEN`] open handles.
+#[derive(Debug)]
+pub(crate) struct DailyFiles {
+    dir: PathBuf,
+    prefix: String,
+    /// Most recently used first.
+    open: Vec<OpenFile>,
+    repairs: Repairs,
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    day: i64,
+    file: File,
+    /// (device, inode) at open, to notice the path being removed or replaced.
+    id: Option<(u64, u64)>,
+}
+
+// === impl DailyFiles ===
+
+impl DailyFiles {
+    /// Creates the directory and proves it writable with a probe file.
+    pub(crate) fn open(dir: &Path, prefix: &str) -> Result<Self, Error> {
+        if prefix.is_empty() || prefix.contains(['/', '\\']) {
+            return Err(Error::Config(format!(
+                "file prefix {prefix:?} must be a non-empty file name"
+            )));
+        }
+        let log_dir_err = |source| Error::LogDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(log_dir_err)?;
+        let probe = dir.join(format!(".{prefix}-probe-{}", std::process::id()));
+        File::create(&probe)
+            .and_then(|_| fs::remove_file(&probe))
+            .map_err(log_dir_err)?;
+        Ok(DailyFiles {
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_owned(),
+            open: Vec::new(),
+            repairs: Repairs::default(),
+        })
+    }
+
+    /// `{prefix}-YYYY-MM-DD.jsonl` of a day number.
+    pub(crate) fn file_name(prefix: &str, day: i64) -> String {
+        format!("{prefix}-{}.jsonl", date_string(day))
+    }
+
+    pub(crate) fn path_for(&self, day: i64) -> PathBuf {
+        self.dir.join(Self::file_name(&self.prefix, day))
+    }
+
+    pub(crate) fn repairs(&self) -> Repairs {
+        self.repairs
+    }
+
+    /// Appends complete lines to the file of `day` in one write.
+    ///
+    /// Each (re)open repairs a torn tail first. On error a partial write is
+    /// rolled back when possible and the handle dropped, so the next call
+    /// reopens the file (recreating the directory if needed).
+    pub(crate) fn append(&mut self, day: i64, bytes: &[u8]) -> io::Result<()> {
+        self.bring_to_front(day)?;
+        let result = write_all_counted(&mut self.open[0].file, bytes);
+        if let Err((err, written)) = result {
+            let file = self.open.remove(0).file;
+            if written > 0 {
+                // Best effort: a failed rollback leaves a torn tail, repaired at reopen.
+                let _ = file
+                    .metadata()
+                    .and_then(|m| file.set_len(m.len().saturating_sub(written)));
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Makes `open[0]` a valid handle for `day`, opening it if needed.
+    fn bring_to_front(&mut self, day: i64) -> io::Result<()> {
+        let path = self.path_for(day);
+        if let Some(i) = self.open.iter().position(|f| f.day == day) {
+            let f = self.open.remove(i);
+            if f.id.is_none() || f.id == file_id(&path) {
+                self.open.insert(0, f);
+                return Ok(());
+            }
+            // The file was removed or replaced behind our back: reopen it.
+        }
+        let file = self.open_and_repair(&path)?;
+        self.open.insert(
+            0,
+            OpenFile {
+                day,
+                id: file_id(&path),
+                file,
+            },
+        );
+        self.open.truncate(MAX_OPEN);
+        Ok(())
+    }
+
+    fn open_and_repair(&mut self, path: &Path) -> io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true).append(true).create(true);
+        let mut file = match options.open(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.dir)?;
+                options.open(path)?
+            }
+            other => other?,
+        };
+        match repair_tail(&mut file)? {
+            Repair::None => {}
+            Repair::NewlineAdded => self.repairs.newline_added += 1,
+            Repair::Cut(n) => self.repairs.torn_bytes_cut += n,
+        }
+        Ok(file)
+    }
+
+    fn close(&mut self, day: i64) {
+        self.open.retain(|f| f.day != day);
+    }
+
+    /// Deletes files older than the retention and gzips finished days.
+    ///
+    /// Only files named exactly `{prefix}-YYYY-MM-DD.jsonl[.gz]` with a valid
+    /// date before `today` are touched. Never panics; problems are reported.
+    pub(crate) fn sweep(
+        &mut self,
+        today: i64,
+        retention_days: Option<u32>,
+        gzip: bool,
+    ) -> SweepReport {
+        let mut report = SweepReport::default();
+        let cutoff = retention_days.map(|d| today - i64::from(d));
+        for (path, day, gz) in self.past_files(today, &mut report) {
+            if cutoff.is_some_and(|c| day < c) {
+                if !gz {
+                    self.close(day);
+                }
+                match fs::remove_file(&path) {
+                    Ok(()) => report.deleted.push(path),
+                    Err(e) => report.errors.push((path, e)),
+                }
+            } else if gzip && !gz {
+                self.close(day);
+                match compress(&path) {
+                    Ok(gz_path) => report.compressed.push(gz_path),
+                    Err(e) => report.errors.push((path, e)),
+                }
+            }
+        }
+        report
+    }
+
+    /// Regular files of this set dated before `today`, sorted by name.
+    fn past_files(&self, today: i64, report: &mut SweepReport) -> Vec<(PathBuf, i64, bool)> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                report.errors.push((self.dir.clone(), e));
+                return Vec::new();
+            }
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| {
+                let (day, gz) = parse_file_name(&self.prefix, e.file_name().to_str()?)?;
+                (day < today).then(|| (e.path(), day, gz))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+/// The day and gzip flag of a file named exactly `{prefix}-YYYY-MM-DD.jsonl[.gz]`.
+pub(crate) fn parse_file_name(prefix: &str, name: &str) -> Option<(i64, bool)> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
+    let (date, ext) = rest.split_at_checked(10)?;
+    let gz = match ext {
+        ".jsonl" => false,
+        ".jsonl.gz" => true,
+        _ => return None,
+    };
+    Some((parse_date(date)?, gz))
+}
+
+/// The day number of a strict `YYYY-MM-DD` date.
+fn parse_date(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (i64::from(digits(0..4)?), digits(5..7)?, digits(8..10)?);
+    let day = days_from_civil(y, m, d);
+    // Out-of-range months or days do not round-trip.
+    ((1..=12).contains(&m) && civil_from_days(day) == (y, m, d)).then_some(day)
+}
+
+// === file helpers ===
+
+/// `write_all` that reports how many bytes were written before an error.
+fn write_all_counted(file: &mut impl Write, mut bytes: &[u8]) -> Result<(), (io::Error, u64)> {
+    let mut written = 0u64;
+    while !bytes.is_empty() {
+        match file.write(bytes) {
+            Ok(0) => return Err((io::ErrorKind::WriteZero.into(), written)),
+            Ok(n) => {
+                written += n as u64;
+                bytes = &bytes[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((e, written)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+#[derive(Debug, PartialEq)]
+enum Repair {
+    None,
+    NewlineAdded,
+    Cut(u64),
+}
+
+/// Makes the file end in `\n`: completes a valid JSON last line, cuts a torn one.
+fn repair_tail(file: &mut File) -> io::Result<Repair> {
+    let len = file.metadata()?.len();
+    if len == 0 || read_at(file, len - 1, 1)? == b"\n" {
+        return Ok(Repair::None);
+    }
+    let line_start = last_newline(file, len)?.map_or(0, |p| p + 1);
+    let tail_len = len - line_start;
+    if tail_len <= MAX_TAIL_CHECK && is_json_object(&read_at(file, line_start, tail_len)?) {
+        file.write_all(b"\n")?;
+        return Ok(Repair::NewlineAdded);
+    }
+    file.set_len(line_start)?;
+    Ok(Repair::Cut(tail_len))
+}
+
+fn is_json_object(line: &[u8]) -> bool {
+    line.trim_ascii_start().starts_with(b"{")
+        && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+}
+
+/// The offset of the last `\n` before `len`, reading backwards in chunks.
+fn last_newline(file: &mut File, len: u64) -> io::Result<Option<u64>> {
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(TAIL_CHUNK);
+        let chunk = read_at(file, start, end - start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(Some(start + i as u64));
+        }
+        end = start;
+    }
+    Ok(None)
+}
+
+fn read_at(file: &mut File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    file.take(len).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Gzips `path` into `path.gz` (appending a member if it exists) and removes it.
+///
+/// The `.gz` is rebuilt in a hidden temporary file and renamed into place, so
+/// a crash never leaves a truncated member.
+fn compress(path: &Path) -> io::Result<PathBuf> {
+    let gz_path = path.with_extension("jsonl.gz");
+    let tmp = hidden_tmp(&gz_path);
+    let result = write_gz(path, &gz_path, &tmp).and_then(|()| fs::rename(&tmp, &gz_path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    fs::remove_file(path)?;
+    Ok(gz_path)
+}
+
+fn write_gz(plain: &Path, gz_path: &Path, tmp: &Path) -> io::Result<()> {
+    match fs::copy(gz_path, tmp) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => drop(File::create(tmp)?),
+        Err(e) => return Err(e),
+    }
+    let out = OpenOptions::new().append(true).open(tmp)?;
+    let mut encoder = GzEncoder::new(out, Compression::default());
+    io::copy(&mut File::open(plain)?, &mut encoder)?;
+    encoder.finish()?.sync_all()
+}
+
+/// `.<name>.tmp` beside `path`: never matches the file-name pattern.
+fn hidden_tmp(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::MultiGzDecoder;
+    use std::collections::BTreeSet;
+
+    const OCT_06: i64 = 20_367; // 2025-10-06
+
+    fn read(path: &Path) -> String {
+        fs::read_to_string(path).unwrap()
+    }
+
+    fn names(dir: &Path) -> BTreeSet<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
+    fn gunzip(path: &Path) -> String {
+        let mut text = String::new();
+        MultiGzDecoder::new(File::open(path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    }
+
+    #[test]
+    fn file_names_are_prefix_and_utc_date() {
+        assert_eq!(
+            DailyFiles::file_name("events", OCT_06),
+            "events-2025-10-06.jsonl"
+        );
+        assert_eq!(DailyFiles::file_name("app", 0), "app-1970-01-01.jsonl");
+        let dir = tempfile::tempdir().unwrap();
+        let files = DailyFiles::open(dir.path(), "events").unwrap();
+        assert_eq!(
+            files.path_for(OCT_06 + 1),
+            dir.path().join("events-2025-10-07.jsonl")
+        );
+    }
+
+    #[test]
+    fn only_exact_names_with_valid_dates_parse() {
+        assert_eq!(
+            parse_file_name("events", "events-2025-10-06.jsonl"),
+            Some((OCT_06, false))
+        );
+        assert_eq!(
+            parse_file_name("events", "events-2025-10-06.jsonl.gz"),
+            Some((OCT_06, true))
+        );
+        assert_eq!(
+            parse_file_name("events", "events-2024-02-29.jsonl"),
+            Some((days_from_civil(2024, 2, 29), false))
+        );
+        for name in [
+            "events-2025-10-06.jsonl.bak",
+            "other-2025-01-01.jsonl",
+            "events-2025-13-01.jsonl",
+            "events-2025-02-29.jsonl",
+            "events-2025-00-10.jsonl",
+            "events-2025-1-06.jsonl",
+            "events-+025-10-06.jsonl",
+            "events2025-10-06.jsonl",
+            "events-2025-10-06.json",
+            ".events-2025-10-06.jsonl.gz.tmp",
+            "events-2025-10-0é.jsonl",
+        ] {
+            assert_eq!(parse_file_name("events", name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn appends_go_to_the_file_of_their_day_and_keep_two_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"a\n").unwrap();
+        files.append(OCT_06 + 1, b"b\nc\n").unwrap();
+        files.append(OCT_06 + 2, b"d\n").unwrap();
+        files.append(OCT_06, b"e\n").unwrap();
+        assert_eq!(read(&files.path_for(OCT_06)), "a\ne\n");
+        assert_eq!(read(&files.path_for(OCT_06 + 1)), "b\nc\n");
+        assert_eq!(read(&files.path_for(OCT_06 + 2)), "d\n");
+        let open: Vec<i64> = files.open.iter().map(|f| f.day).collect();
+        assert_eq!(open, [OCT_06, OCT_06 + 2]);
+    }
+
+    #[test]
+    fn existing_files_are_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("events-2025-10-06.jsonl"), "{\"a\":1}\n").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"{\"b\":2}\n").unwrap();
+        assert_eq!(read(&files.path_for(OCT_06)), "{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(files.repairs(), Repairs::default());
+    }
+
+    #[test]
+    fn a_complete_json_tail_gets_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("events-2025-10-06.jsonl"),
+            "{\"a\":1}\n{\"b\":2}",
+        )
+        .unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"{\"c\":3}\n").unwrap();
+        assert_eq!(
+            read(&files.path_for(OCT_06)),
+            "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
+        );
+        assert_eq!(
+            files.repairs(),
+            Repairs {
+                newline_added: 1,
+                torn_bytes_cut: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_back_to_the_last_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("events-2025-10-06.jsonl"),
+            "{\"a\":1}\n{\"b\":",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("events-2025-10-07.jsonl"),
+            "{\"torn\":\"no newline at all",
+        )
+        .unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"{\"c\":3}\n").unwrap();
+        files.append(OCT_06 + 1, b"{\"d\":4}\n").unwrap();
+        assert_eq!(read(&files.path_for(OCT_06)), "{\"a\":1}\n{\"c\":3}\n");
+        assert_eq!(read(&files.path_for(OCT_06 + 1)), "{\"d\":4}\n");
+        assert_eq!(
+            files.repairs(),
+            Repairs {
+                newline_added: 0,
+                torn_bytes_cut: 5 + 26
+            }
+        );
+    }
+
+    #[test]
+    fn a_long_torn_tail_is_found_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let torn = format!("{{\"x\":\"{}", "y".repeat(200_000));
+        fs::write(
+            dir.path().join("events-2025-10-06.jsonl"),
+            format!("{{}}\n{torn}"),
+        )
+        .unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"{\"c\":3}\n").unwrap();
+        assert_eq!(read(&files.path_for(OCT_06)), "{}\n{\"c\":3}\n");
+        assert_eq!(files.repairs().torn_bytes_cut, torn.len() as u64);
+    }
+
+    #[test]
+    fn retention_deletes_only_matching_files_before_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = [
+            "events-2025-10-06.jsonl.bak",
+            "other-2025-01-01.jsonl",
+            "events-2025-13-01.jsonl",
+            "events-2025-10-13.jsonl",
+            "events-2025-10-20.jsonl",
+            "events-2025-10-25.jsonl",
+        ];
+        let delete = [
+            "events-2025-10-06.jsonl",
+            "events-2025-10-06.jsonl.gz",
+            "events-2025-10-12.jsonl",
+        ];
+        for name in keep.iter().chain(&delete) {
+            fs::write(dir.path().join(name), "{}\n").unwrap();
+        }
+        fs::create_dir(dir.path().join("events-2025-01-01.jsonl")).unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"{}\n").unwrap();
+        let today = days_from_civil(2025, 10, 20);
+        let report = files.sweep(today, Some(7), false);
+        let deleted: Vec<_> = delete.iter().map(|n| dir.path().join(n)).collect();
+        assert_eq!(report.deleted, deleted);
+        assert!(
+            report.compressed.is_empty() && report.errors.is_empty(),
+            "{report:?}"
+        );
+        let mut left: BTreeSet<String> = keep.iter().map(|n| n.to_string()).collect();
+        left.insert("events-2025-01-01.jsonl".into());
+        assert_eq!(names(dir.path()), left);
+        assert!(files.open.is_empty());
+    }
+
+    #[test]
+    fn no_retention_keeps_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("events-1999-01-01.jsonl"), "{}\n").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let report = files.sweep(OCT_06, None, false);
+        assert!(report.deleted.is_empty() && report.errors.is_empty());
+        assert_eq!(
+            names(dir.path()),
+            BTreeSet::from(["events-1999-01-01.jsonl".to_string()])
+        );
+    }
+
+    #[test]
+    fn gzip_compresses_finished_days_and_appends_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"{\"a\":1}\n").unwrap();
+        files.append(OCT_06 + 1, b"{\"today\":1}\n").unwrap();
+        let report = files.sweep(OCT_06 + 1, Some(14), true);
+        let gz = dir.path().join("events-2025-10-06.jsonl.gz");
+        assert_eq!(report.compressed, [gz.as_path()]);
+        assert!(
+            report.deleted.is_empty() && report.errors.is_empty(),
+            "{report:?}"
+        );
+        assert_eq!(gunzip(&gz), "{\"a\":1}\n");
+        // A late line for the finished day, compressed again: a second member.
+        files.append(OCT_06, b"{\"late\":2}\n").unwrap();
+        let report = files.sweep(OCT_06 + 1, Some(14), true);
+        assert_eq!(report.compressed, [gz.as_path()]);
+        assert_eq!(gunzip(&gz), "{\"a\":1}\n{\"late\":2}\n");
+        let expected = BTreeSet::from([
+            "events-2025-10-06.jsonl.gz".to_string(),
+            "events-2025-10-07.jsonl".to_string(),
+        ]);
+        assert_eq!(names(dir.path()), expected);
+    }
+
+    #[test]
+    fn a_removed_directory_is_recreated_by_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join("logs");
+        let mut files = DailyFiles::open(&log_dir, "events").unwrap();
+        files.append(OCT_06, b"{\"a\":1}\n").unwrap();
+        fs::remove_dir_all(&log_dir).unwrap();
+        files.append(OCT_06, b"{\"b\":2}\n").unwrap();
+        assert_eq!(read(&files.path_for(OCT_06)), "{\"b\":2}\n");
+    }
+
+    #[test]
+    fn a_removed_file_is_reopened_by_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        files.append(OCT_06, b"{\"a\":1}\n").unwrap();
+        fs::remove_file(files.path_for(OCT_06)).unwrap();
+        files.append(OCT_06, b"{\"b\":2}\n").unwrap();
+        assert_eq!(read(&files.path_for(OCT_06)), "{\"b\":2}\n");
+    }
+
+    #[test]
+    fn an_unwritable_directory_fails_open_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        fs::write(&file, "x").unwrap();
+        let bad = file.join("logs");
+        let err = DailyFiles::open(&bad, "events").unwrap_err();
+        assert!(
+            matches!(&err, Error::LogDir { path, .. } if *path == bad),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("log directory {}: ", bad.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_prefix_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            DailyFiles::open(dir.path(), ""),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            DailyFiles::open(dir.path(), "a/b"),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn a_failed_write_reports_how_much_was_written() {
+        struct Short(usize);
+        impl Write for Short {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                match self.0 {
+                    0 => Err(io::Error::other("disk full")),
+                    n => {
+                        let k = n.min(buf.len()).min(3);
+                        self.0 -= k;
+                        Ok(k)
+                    }
+                }
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (err, written) = write_all_counted(&mut Short(5), b"0123456789").unwrap_err();
+        assert_eq!((err.to_string(), written), ("disk full".to_string(), 5));
+        assert!(write_all_counted(&mut Short(10), b"0123456789").is_ok());
+    }
+}

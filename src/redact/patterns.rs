@@ -1,0 +1,523 @@
+//! The built-in value patterns: one pass over the bytes, looking at trigger
+//! bytes only, collecting the byte ranges to redact.
+
+use std::borrow::Cow;
+
+use super::{NameSet, REDACTED, ends_with_name};
+
+/// Minimum number of key characters after `sk-` for an API key.
+const SK_MIN_LEN: usize = 20;
+
+/// Bytes at which a built-in value pattern may start.
+const TRIGGER: [bool; 256] = byte_set(b"=:bBs");
+/// Characters of a `Bearer`/`Basic` token.
+const TOKEN: [bool; 256] = alnum_and(b"._~+/=-");
+/// Characters of an `sk-` key.
+const KEY: [bool; 256] = alnum_and(b"_-");
+/// Characters of an identifier (`Some` in `Some("...")`).
+const IDENT: [bool; 256] = alnum_and(b"_");
+/// Characters of URL user info (RFC 3986 unreserved, sub-delims, `%`).
+const USERINFO: [bool; 256] = alnum_and(b"-._~%!$&'()*+,;=");
+/// Bytes ending an unquoted value.
+const TERMINATOR: [bool; 256] = byte_set(b" \t\r\n\x0b\x0c&,;})#\"'");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+const fn alnum_and(extra: &[u8]) -> [bool; 256] {
+    let mut t = byte_set(extra);
+    let mut c = 0;
+    while c < 256 {
+        if (c as u8).is_ascii_alphanumeric() {
+            t[c] = true;
+        }
+        c += 1;
+    }
+    t
+}
+
+/// `value` with every built-in pattern's secret part replaced; borrowed when clean.
+pub(super) fn redact_builtin<'a>(names: &NameSet, value: &'a str) -> Cow<'a, str> {
+    let mut scan = Scan::new(value);
+    let bytes = value.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if TRIGGER[usize::from(b)] && may_start_at(bytes, i, b) {
+            try_rules_at(names, &mut scan, i, b);
+        }
+    }
+    if scan.spans.is_empty() {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(replace_spans(value, scan.spans))
+    }
+}
+
+/// A cheap look at the next byte, keeping the scan loop tight for the
+/// frequent letters `s` and `b`.
+#[inline(always)]
+fn may_start_at(bytes: &[u8], i: usize, b: u8) -> bool {
+    let next = bytes.get(i + 1).map_or(0, |&n| n | 0x20);
+    match b {
+        b's' => next == b'k',
+        b'b' | b'B' => next == b'e' || next == b'a',
+        _ => true,
+    }
+}
+
+// === rules ===
+
+#[inline(never)]
+fn try_rules_at(names: &NameSet, scan: &mut Scan<'_>, i: usize, b: u8) {
+    match b {
+        b'=' => name_value(names, scan, i, false),
+        b':' => {
+            name_value(names, scan, i, true);
+            url_userinfo(scan, i);
+        }
+        b's' => sk_key(scan, i),
+        _ => auth_scheme(scan, i),
+    }
+}
+
+/// `name=value`, `name: value`, `"name":"value"`, ... at the separator `i`.
+fn name_value(names: &NameSet, scan: &mut Scan<'_>, i: usize, colon: bool) {
+    let text = scan.text;
+    let name = &text[..name_end(text, i)];
+    if !names.matches(name) {
+        return;
+    }
+    let kind = if ends_with_name(name, b"authorization") {
+        ValueKind::Authorization
+    } else if colon && ends_with_name(name, b"cookie") {
+        ValueKind::HeaderLine
+    } else {
+        ValueKind::Plain
+    };
+    if let Some((start, end)) = scan.value_span(i + 1, kind) {
+        scan.push(start, end);
+    }
+}
+
+/// Where the name before the separator at `i` ends: skips spaces and a closing quote.
+fn name_end(text: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while j > 0 && matches!(text[j - 1], b' ' | b'\t') {
+        j -= 1;
+    }
+    if j > 0 && matches!(text[j - 1], b'"' | b'\'') {
+        j -= 1;
+        if j > 0 && text[j - 1] == b'\\' {
+            j -= 1;
+        }
+    }
+    j
+}
+
+// === impl Scan ===
+
+/// How the value after a secret name is delimited when unquoted.
+#[derive(Clone, Copy, PartialEq)]
+enum ValueKind {
+    Plain,
+    /// Keeps a leading scheme word (`Bearer`, `Digest`, ...).
+    Authorization,
+    /// Runs to the end of the line (`Cookie: a=1; b=2`).
+    HeaderLine,
+}
+
+/// One pass over a text, collecting the byte ranges to redact.
+struct Scan<'a> {
+    text: &'a [u8],
+    /// Byte ranges to redact; overlapping neighbours are merged as they come,
+    /// the rest when replacing.
+    spans: Vec<(usize, usize)>,
+    /// `sk-` keys were already looked for up to here (a key-character run ends
+    /// at the same place from any start inside it).
+    sk_scanned: usize,
+    /// The last unquoted run `(start, end)`, reused for any start inside it.
+    run: (usize, usize),
+}
+
+impl<'a> Scan<'a> {
+    fn new(text: &'a str) -> Self {
+        Scan {
+            text: text.as_bytes(),
+            spans: Vec::new(),
+            sk_scanned: 0,
+            run: (0, 0),
+        }
+    }
+
+    fn push(&mut self, start: usize, end: usize) {
+        match self.spans.last_mut() {
+            Some(last) if start <= last.1 && end >= last.0 => {
+                *last = (last.0.min(start), last.1.max(end));
+            }
+            _ => self.spans.push((start, end)),
+        }
+    }
+
+    /// The end of the run of `set` bytes starting at `from`.
+    fn run_of(&self, set: &[bool; 256], from: usize) -> usize {
+        let len = self.text[from.min(self.text.len())..]
+            .iter()
+            .take_while(|&&b| set[usize::from(b)])
+            .count();
+        from + len
+    }
+
+    fn skip_spaces(&self, from: usize) -> usize {
+        from + self.text[from.min(self.text.len())..]
+            .iter()
+            .take_while(|&&b| matches!(b, b' ' | b'\t'))
+            .count()
+    }
+
+    /// The byte range of the value starting after a separator at `from`.
+    fn value_span(&mut self, from: usize, kind: ValueKind) -> Option<(usize, usize)> {
+        let mut j = self.skip_spaces(from);
+        j = self.skip_wrapper(j);
+        if let Some(span) = self.quoted(j) {
+            return Some(span).filter(|(s, e)| e > s);
+        }
+        if kind == ValueKind::Authorization {
+            j = self.skip_scheme(j);
+        }
+        let end = match kind {
+            ValueKind::HeaderLine => self.line_end(j),
+            _ => self.unquoted_end(j),
+        };
+        Some((j, end)).filter(|(s, e)| e > s)
+    }
+
+    /// Skips `Ident(` before a quote, as in `Some("...")`.
+    fn skip_wrapper(&self, j: usize) -> usize {
+        let w = self.run_of(&IDENT, j);
+        match (self.text.get(w), self.text.get(w + 1)) {
+            (Some(b'('), Some(b'"' | b'\'' | b'\\')) if w > j => w + 1,
+            _ => j,
+        }
+    }
+
+    /// Skips a scheme word and its spaces when a credential follows.
+    fn skip_scheme(&self, j: usize) -> usize {
+        let w = j + self.text[j.min(self.text.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        let k = self.skip_spaces(w);
+        match self.text.get(k) {
+            Some(&b) if w > j && k > w && !TERMINATOR[usize::from(b)] => k,
+            _ => j,
+        }
+    }
+
+    /// The content range of a quoted value starting at `j`, if one starts there.
+    fn quoted(&self, j: usize) -> Option<(usize, usize)> {
+        let text = self.text;
+        let (start, end) = match (text.get(j)?, text.get(j + 1)) {
+            (b'\\', Some(b'"')) => (j + 2, find(text, j + 2, b"\\\"")),
+            (b'\'', _) => (j + 1, find(text, j + 1, b"'")),
+            (b'"', _) => (j + 1, closing_double_quote(text, j + 1)),
+            _ => return None,
+        };
+        Some((start, end.unwrap_or(text.len())))
+    }
+
+    fn unquoted_end(&mut self, from: usize) -> usize {
+        if !(self.run.0 <= from && from < self.run.1) {
+            let len = self.text[from..]
+                .iter()
+                .take_while(|&&b| !TERMINATOR[usize::from(b)])
+                .count();
+            self.run = (from, from + len);
+        }
+        self.run.1
+    }
+
+    fn line_end(&self, from: usize) -> usize {
+        from + self.text[from..]
+            .iter()
+            .take_while(|&&b| !matches!(b, b'\n' | b'\r' | b'"'))
+            .count()
+    }
+}
+
+/// The first occurrence of `needle` at or after `from`.
+fn find(text: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    text.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
+}
+
+/// The closing `"` at or after `from`, skipping backslash escapes.
+fn closing_double_quote(text: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < text.len() {
+        match text[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// `Bearer <token>` / `Basic <token>` with the `b`/`B` at `i`.
+fn auth_scheme(scan: &mut Scan<'_>, i: usize) {
+    let rest = &scan.text[i..];
+    let scheme_len = match rest.get(1) {
+        Some(b'e' | b'E') if starts_with_ignore_case(rest, b"bearer") => 6,
+        Some(b'a' | b'A') if starts_with_ignore_case(rest, b"basic") => 5,
+        _ => return,
+    };
+    let start = scan.skip_spaces(i + scheme_len);
+    let end = scan.run_of(&TOKEN, start);
+    if start > i + scheme_len && end > start {
+        scan.push(start, end);
+    }
+}
+
+fn starts_with_ignore_case(text: &[u8], word: &[u8]) -> bool {
+    text.get(..word.len())
+        .is_some_and(|t| t.eq_ignore_ascii_case(word))
+}
+
+/// `sk-` followed by at least [`SK_MIN_LEN`] key characters, the `s` at `i`.
+fn sk_key(scan: &mut Scan<'_>, i: usize) {
+    let t = scan.text;
+    let boundary = i == 0 || !t[i - 1].is_ascii_alphanumeric();
+    if i < scan.sk_scanned || !boundary || t.get(i + 1..i + 3) != Some(b"k-") {
+        return;
+    }
+    let end = scan.run_of(&KEY, i + 3);
+    scan.sk_scanned = end;
+    if end - (i + 3) >= SK_MIN_LEN {
+        scan.push(i, end);
+    }
+}
+
+/// `scheme://user:password@host` with the `:` at `i`: redacts the password.
+fn url_userinfo(scan: &mut Scan<'_>, i: usize) {
+    let t = scan.text;
+    let user = t[..i]
+        .iter()
+        .rev()
+        .take_while(|&&b| USERINFO[usize::from(b)])
+        .count();
+    if i - user < 2 || &t[i - user - 2..i - user] != b"//" {
+        return;
+    }
+    let end = scan.run_of(&USERINFO, i + 1);
+    if end > i + 1 && t.get(end) == Some(&b'@') {
+        scan.push(i + 1, end);
+    }
+}
+
+/// Replaces each byte range by [`REDACTED`], merging overlaps.
+fn replace_spans(text: &str, mut spans: Vec<(usize, usize)>) -> String {
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len() + spans.len() * REDACTED.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        let (start, end) = (floor_char(text, start.max(at)), ceil_char(text, end));
+        if end <= at {
+            continue;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(REDACTED);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Redactor;
+
+    fn r(text: &str) -> String {
+        Redactor::default().redact(text).into_owned()
+    }
+
+    #[test]
+    fn bearer_and_basic_tokens_are_redacted_keeping_the_scheme() {
+        assert_eq!(
+            r("Bearer eyJhbGciOiJIUzI1NiJ9.e30.x-y_z~+/="),
+            "Bearer [REDACTED]"
+        );
+        assert_eq!(
+            r("auth failed (bearer  abc123), retry"),
+            "auth failed (bearer  [REDACTED]), retry"
+        );
+        assert_eq!(r("BASIC dXNlcjpwYXNz end"), "BASIC [REDACTED] end");
+        assert_eq!(r("Bearer"), "Bearer");
+        assert_eq!(r("Bearer "), "Bearer ");
+        assert_eq!(r("Bearers abc"), "Bearers abc");
+    }
+
+    #[test]
+    fn sk_keys_are_redacted_whole_at_a_word_boundary() {
+        assert_eq!(
+            r("key sk-or-v1-0123456789abcdef0123456789abcdef used"),
+            "key [REDACTED] used"
+        );
+        assert_eq!(r("(sk-proj_ABCDEFGHIJ0123456789)"), "([REDACTED])");
+        assert_eq!(r("sk-0123456789abcdefghi"), "sk-0123456789abcdefghi"); // 19 chars
+        assert_eq!(r("sk-0123456789abcdefghij"), "[REDACTED]"); // 20 chars
+        assert_eq!(
+            r("task-queue-0123456789abcdefghij"),
+            "task-queue-0123456789abcdefghij"
+        );
+    }
+
+    #[test]
+    fn query_parameters_with_secret_names_are_redacted() {
+        assert_eq!(
+            r("GET /v1/models?key=abc&x=1"),
+            "GET /v1/models?key=[REDACTED]&x=1"
+        );
+        assert_eq!(
+            r("https://h/p?api_key=s3cr3t#frag"),
+            "https://h/p?api_key=[REDACTED]#frag"
+        );
+        assert_eq!(r("a=1&token=xyz;b=2"), "a=1&token=[REDACTED];b=2");
+        assert_eq!(
+            r("openrouter_api_key = abc def"),
+            "openrouter_api_key = [REDACTED] def"
+        );
+    }
+
+    #[test]
+    fn headers_with_secret_names_are_redacted() {
+        assert_eq!(r("Authorization: xyz"), "Authorization: [REDACTED]");
+        assert_eq!(
+            r("Authorization: Bearer abc.def"),
+            "Authorization: Bearer [REDACTED]"
+        );
+        assert_eq!(
+            r("proxy-authorization: Digest u=1,x"),
+            "proxy-authorization: Digest [REDACTED],x"
+        );
+        assert_eq!(
+            r("X-Api-Key: abc\r\nHost: x"),
+            "X-Api-Key: [REDACTED]\r\nHost: x"
+        );
+        assert_eq!(
+            r("Cookie: a=1; b=2\nHost: x"),
+            "Cookie: [REDACTED]\nHost: x"
+        );
+        assert_eq!(r("Set-Cookie: id=1; Path=/"), "Set-Cookie: [REDACTED]");
+    }
+
+    #[test]
+    fn debug_formatted_structs_are_redacted() {
+        assert_eq!(
+            r(r#"Config { api_key: "abc", x: 1 }"#),
+            r#"Config { api_key: "[REDACTED]", x: 1 }"#
+        );
+        assert_eq!(
+            r(r#"C { password: Some("p\"w"), n: 2 }"#),
+            r#"C { password: Some("[REDACTED]"), n: 2 }"#
+        );
+        assert_eq!(
+            r("C { token: 1234, n: 2 }"),
+            "C { token: [REDACTED], n: 2 }"
+        );
+        assert_eq!(
+            r(r#"Creds { accessToken: "abc", refreshToken: "def" }"#),
+            r#"Creds { accessToken: "[REDACTED]", refreshToken: "[REDACTED]" }"#
+        );
+        assert_eq!(
+            r(r#"{'secret': 'x y', 'a': 1}"#),
+            r#"{'secret': '[REDACTED]', 'a': 1}"#
+        );
+    }
+
+    #[test]
+    fn json_in_strings_is_redacted_also_with_escaped_quotes() {
+        assert_eq!(
+            r(r#"{"password":"hunter2"}"#),
+            r#"{"password":"[REDACTED]"}"#
+        );
+        assert_eq!(
+            r(r#"{"password" : "a b", "user":"x"}"#),
+            r#"{"password" : "[REDACTED]", "user":"x"}"#
+        );
+        assert_eq!(
+            r(r#"body={\"password\":\"x\",\"n\":1}"#),
+            r#"body={\"password\":\"[REDACTED]\",\"n\":1}"#
+        );
+        assert_eq!(r(r#"{"token":12345}"#), r#"{"token":[REDACTED]}"#);
+        assert_eq!(r(r#"{"secret":"cut off"#), r#"{"secret":"[REDACTED]"#);
+        assert_eq!(r(r#"{"secret":""}"#), r#"{"secret":""}"#);
+    }
+
+    #[test]
+    fn url_credentials_are_redacted() {
+        assert_eq!(
+            r("postgres://app:pa55@db:5432/x"),
+            "postgres://app:[REDACTED]@db:5432/x"
+        );
+        assert_eq!(
+            r("https://example.com:8443/a@b"),
+            "https://example.com:8443/a@b"
+        );
+    }
+
+    #[test]
+    fn several_secrets_in_one_string_are_all_redacted() {
+        assert_eq!(
+            r("token=abc Bearer xyz sk-or-v1-0123456789abcdef0123 é password: \"q\""),
+            "token=[REDACTED] Bearer [REDACTED] [REDACTED] é password: \"[REDACTED]\""
+        );
+        // Overlapping rules: the name rule takes `xBearer`, the scheme rule the token.
+        assert_eq!(r("token=xBearer abc"), "token=[REDACTED] [REDACTED]");
+    }
+
+    #[test]
+    fn adversarial_repetition_stays_fast() {
+        let red = Redactor::default();
+        for unit in [
+            "sk-",
+            "key=",
+            "key:\"",
+            "bearer ",
+            "//a:",
+            "a:",
+            "Authorization: x ",
+            "\\\"key\\\":",
+        ] {
+            let text = unit.repeat(200_000 / unit.len());
+            let start = std::time::Instant::now();
+            let _ = red.redact(&text);
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(2),
+                "{unit}: {:?}",
+                start.elapsed()
+            );
+        }
+    }
+}
