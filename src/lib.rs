@@ -5,9 +5,19 @@
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod clock;
+mod daily;
 mod error;
+mod exporter;
+mod exposition;
+mod metrics_engine;
+mod rule;
+mod rule_check;
+mod rules_toml;
+mod series;
 mod value;
 
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
+pub use exporter::PrometheusExporter;
+pub use rule::MetricRule;
 pub use value::LineLevel;
