@@ -367,7 +367,7 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
         Ok(None) => return,
         Err(status) => {
             let _ = stream.write_all(&response(status, reason(status), b"", false));
-            return;
+            return linger(stream);
         }
     };
     let peer_ok = match stream.peer_addr() {
@@ -379,6 +379,19 @@ fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     let reply = route(&head, peer_ok, shared);
     let _ = stream.write_all(&reply);
     let _ = stream.flush();
+}
+
+/// Closes after an early reply without resetting the connection: unread
+/// input at close would make the peer see a reset instead of our reply.
+fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut sink = [0u8; 4096];
+    for _ in 0..256 {
+        if matches!(stream.read(&mut sink), Ok(0) | Err(_)) {
+            return;
+        }
+    }
 }
 
 /// Reads the request head; `Ok(None)` when the peer sent nothing useful in time.
@@ -450,4 +463,411 @@ fn response(status: u16, reason: &str, body: &[u8], head_only: bool) -> Vec<u8> 
         out.extend_from_slice(body);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics_engine::tests::{Ev, TS};
+    use crate::rule::MetricRule;
+    use crate::rules_toml::parse_rules_toml;
+    use crate::value::LineLevel;
+    use std::time::Instant;
+
+    fn local_cfg() -> ExporterConfig {
+        ExporterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ExporterConfig::default()
+        }
+    }
+
+    /// An exporter over a recorder holding one counter at 3.
+    fn running(cfg: &ExporterConfig) -> PrometheusExporter {
+        let engine = MetricsEngine::new(vec![MetricRule::counter("x_total").on("x").help("X")], 10)
+            .expect("valid");
+        let recorder = build_recorder(cfg, &engine).expect("recorder");
+        metrics::with_local_recorder(&recorder, || {
+            (0..3).for_each(|_| engine.on_event(&Ev::new("x")))
+        });
+        serve(recorder.handle(), cfg, engine.float_counters()).expect("serve")
+    }
+
+    /// Sends `request` and returns (head, body).
+    fn http(addr: SocketAddr, request: &str) -> (String, String) {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(request.as_bytes()).expect("send");
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).expect("read");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+        (head.to_string(), body.to_string())
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> (String, String) {
+        http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+    }
+
+    #[test]
+    fn allowed_addresses_parse_as_ips_or_cidr_blocks() {
+        let net = |s: &str| s.parse::<IpNet>().expect(s);
+        let ip = |s: &str| s.parse::<IpAddr>().expect(s);
+        assert!(net("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("10.0.0.0/8").contains(ip("::ffff:10.0.0.1")));
+        assert!(
+            net("127.0.0.1").contains(ip("127.0.0.1"))
+                && !net("127.0.0.1").contains(ip("127.0.0.2"))
+        );
+        assert!(net("0.0.0.0/0").contains(ip("8.8.8.8")) && !net("0.0.0.0/0").contains(ip("::1")));
+        assert!(net("::1").contains(ip("::1")) && net("fd00::/8").contains(ip("fd12::1")));
+        assert!(net("::/0").contains(ip("2001:db8::1")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "host.example",
+            "10.0.0.0/x",
+        ] {
+            let err = bad.parse::<IpNet>().expect_err(bad);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "invalid configuration: allowed address {bad:?} is not an IP address or CIDR block"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_are_served_with_the_exposition_content_type() {
+        let exporter = running(&local_cfg());
+        let (head, body) = get(exporter.local_addr(), "/metrics");
+        assert_eq!(
+            head,
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close",
+                body.len()
+            )
+        );
+        assert_eq!(body, exporter.render());
+        assert!(
+            body.contains("# HELP x_total X\n# TYPE x_total counter\nx_total 3\n"),
+            "{body}"
+        );
+        assert_eq!(get(exporter.local_addr(), "/?x=1").1, body);
+    }
+
+    #[test]
+    fn other_paths_methods_and_garbage_get_errors() {
+        let exporter = running(&local_cfg());
+        let addr = exporter.local_addr();
+        let (head, body) = get(addr, "/nope");
+        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
+        assert_eq!(body, "not found\n");
+        let (head, _) = http(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")
+                && head.contains("\r\nAllow: GET, HEAD\r\n"),
+            "{head}"
+        );
+        let (head, body) = http(addr, "HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n") && !head.contains("Content-Length: 0"),
+            "{head}"
+        );
+        assert_eq!(body, "");
+        let (head, _) = http(addr, "hello\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        let (head, _) = http(addr, &format!("GET /{} HTTP/1.1\r\n", "a".repeat(20_000)));
+        assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+    }
+
+    #[test]
+    fn peers_outside_the_allowed_addresses_are_refused() {
+        let cfg = ExporterConfig {
+            allowed: vec!["10.0.0.0/8".parse().expect("cidr")],
+            ..local_cfg()
+        };
+        let exporter = running(&cfg);
+        let (head, body) = get(exporter.local_addr(), "/metrics");
+        assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{head}");
+        assert_eq!(body, "forbidden\n");
+        let cfg = ExporterConfig {
+            allowed: vec![
+                "10.0.0.0/8".parse().expect("cidr"),
+                "127.0.0.1".parse().expect("ip"),
+            ],
+            ..local_cfg()
+        };
+        let exporter = running(&cfg);
+        assert!(
+            get(exporter.local_addr(), "/metrics")
+                .0
+                .starts_with("HTTP/1.1 200 OK\r\n")
+        );
+    }
+
+    #[test]
+    fn four_scrapers_in_a_loop_all_succeed() {
+        let exporter = running(&local_cfg());
+        let addr = exporter.local_addr();
+        let want = exporter.render();
+        let started = Instant::now();
+        let ok: usize = std::thread::scope(|s| {
+            let scrapers: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..200).filter(|_| get(addr, "/metrics").1 == want).count()))
+                .collect();
+            scrapers
+                .into_iter()
+                .map(|t| t.join().expect("scraper"))
+                .sum()
+        });
+        assert_eq!(ok, 800);
+        eprintln!("800 scrapes in {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn dropping_the_exporter_stops_serving_promptly() {
+        let cfg = ExporterConfig {
+            upkeep_interval: Duration::from_secs(3600),
+            ..local_cfg()
+        };
+        let exporter = running(&cfg);
+        let addr = exporter.local_addr();
+        let started = Instant::now();
+        drop(exporter);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(TcpStream::connect(addr).is_err());
+    }
+
+    #[test]
+    fn upkeep_drains_histograms_between_scrapes() {
+        let cfg = ExporterConfig {
+            upkeep_interval: Duration::from_millis(20),
+            ..local_cfg()
+        };
+        let engine = MetricsEngine::new(
+            vec![MetricRule::histogram("h_seconds").on("h").value("v")],
+            10,
+        )
+        .expect("valid");
+        let recorder = build_recorder(&cfg, &engine).expect("recorder");
+        let exporter = serve(recorder.handle(), &cfg, vec![]).expect("serve");
+        metrics::with_local_recorder(&recorder, || engine.on_event(&Ev::new("h").f("v", 0.5)));
+        // The exporter's internal registry is drained by upkeep: wait for one run.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(exporter.render().contains("h_seconds_count 1\n"));
+    }
+
+    #[test]
+    fn global_labels_come_first_and_must_not_clash() {
+        let engine = MetricsEngine::new(
+            vec![MetricRule::counter("x_total").on("x").labels(["model"])],
+            10,
+        )
+        .expect("valid");
+        let cfg = ExporterConfig {
+            global_labels: vec![("env".into(), "prod".into())],
+            ..local_cfg()
+        };
+        let recorder = build_recorder(&cfg, &engine).expect("recorder");
+        metrics::with_local_recorder(&recorder, || engine.on_event(&Ev::new("x").s("model", "m")));
+        assert!(
+            recorder
+                .handle()
+                .render()
+                .contains("x_total{env=\"prod\",model=\"m\"} 1\n")
+        );
+        let err = |k: &str| {
+            let cfg = ExporterConfig {
+                global_labels: vec![(k.into(), "v".into())],
+                ..local_cfg()
+            };
+            build_recorder(&cfg, &engine)
+                .map(|_| ())
+                .expect_err(k)
+                .to_string()
+        };
+        assert_eq!(
+            err("model"),
+            "invalid configuration: global label \"model\" is also a label of a metric"
+        );
+        assert_eq!(
+            err("evt"),
+            "invalid configuration: global label \"evt\" is also a label of a metric"
+        );
+        assert_eq!(
+            err("a-b"),
+            "invalid configuration: global label: label name \"a-b\" does not match [a-zA-Z_][a-zA-Z0-9_]*"
+        );
+    }
+
+    #[test]
+    fn a_busy_address_is_an_exporter_error_naming_it() {
+        let exporter = running(&local_cfg());
+        let cfg = ExporterConfig {
+            listen: exporter.local_addr(),
+            ..local_cfg()
+        };
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let err = serve(recorder.handle(), &cfg, vec![]).expect_err("address in use");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "prometheus exporter: cannot listen on {}: ",
+                cfg.listen
+            )),
+            "{err}"
+        );
+    }
+
+    /// The only test touching the global recorder: `install` exists to set it.
+    #[test]
+    fn install_sets_the_global_recorder_once() {
+        let engine = MetricsEngine::new(vec![MetricRule::counter("installed_total").on("i")], 10)
+            .expect("valid");
+        let exporter = install(&local_cfg(), &engine).expect("first install");
+        std::thread::spawn(move || engine.on_event(&Ev::new("i")))
+            .join()
+            .expect("emit");
+        let (head, body) = get(exporter.local_addr(), "/metrics");
+        assert!(head.starts_with("HTTP/1.1 200 OK"));
+        assert!(body.contains("installed_total 1\n"), "{body}");
+        let again = MetricsEngine::new(vec![], 10).expect("valid");
+        let err = install(&local_cfg(), &again).expect_err("second install");
+        assert_eq!(
+            err.to_string(),
+            "a global metrics recorder is already installed"
+        );
+    }
+
+    /// `promtool check metrics` on real output: the preset after catalogue
+    /// events, hostile label values and help text, and global labels.
+    #[test]
+    fn promtool_finds_nothing_to_complain_about() {
+        let mut rules =
+            parse_rules_toml(include_str!("../examples/telemetry.toml"), "preset").expect("preset");
+        rules.push(
+            MetricRule::counter("odd_help_total")
+                .on("odd")
+                .labels(["v"])
+                .help("Line one\nline \\two \"quoted\" }"),
+        );
+        rules.push(
+            MetricRule::histogram("tokens")
+                .on("openrouter_call")
+                .value("tokens_out"),
+        );
+        let engine = MetricsEngine::new(rules, 1_000).expect("valid");
+        let cfg = ExporterConfig {
+            global_labels: vec![("env".into(), "prod \"eu\"".into())],
+            ..local_cfg()
+        };
+        let recorder = build_recorder(&cfg, &engine).expect("recorder");
+        let exporter = serve(recorder.handle(), &cfg, engine.float_counters()).expect("serve");
+        metrics::with_local_recorder(&recorder, || {
+            let hostile = [
+                "a\"b",
+                "c}d{",
+                "line\nbreak",
+                "back\\slash",
+                "cr\rlf",
+                "nul\0",
+                "tab\t",
+                "é✓",
+                "\\",
+                "\\\"",
+                "x\\n",
+                "\"",
+                "a\\\\b",
+                "a\\b",
+                "\\\n",
+                "\n\\",
+                "# HELP x",
+                "x\n# TYPE x gauge",
+                "} 1\nfake_total 9",
+            ];
+            for (i, model) in hostile.iter().enumerate() {
+                let call = Ev::new("openrouter_call")
+                    .level(LineLevel::Error)
+                    .s("model", model)
+                    .s("component", "translation_service")
+                    .f("latency_s", 0.3 * i as f64)
+                    .u("tokens_out", 100 * i as u64)
+                    .f("cost_usd", 0.001)
+                    .s("outcome", "error");
+                engine.on_event(&call);
+                engine.on_event(&Ev::new("odd").s("v", model));
+                engine.on_event(
+                    &Ev::new("openrouter_error")
+                        .u("status", 429)
+                        .s("code", "rate_limited")
+                        .s("model", model),
+                );
+            }
+            engine.on_event(&Ev::new("queue_depth").u("pending", 3).at(TS));
+            engine.on_event(
+                &Ev::new("openrouter_call")
+                    .s("model", "m")
+                    .s("cost_usd", "NaN"),
+            );
+            engine.on_dropped("queue_full", 1);
+        });
+        let text = get(exporter.local_addr(), "/metrics").1;
+        assert!(
+            text.contains("# TYPE openrouter_cost_usd_total counter\n"),
+            "{text}"
+        );
+        assert!(!text.contains("\nfake_total"), "{text}");
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| l.rsplit_once(' ').map_or(l, |p| p.0))
+            .collect();
+        let mut unique = series.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(series.len(), unique.len(), "duplicate series in\n{text}");
+        check_with_promtool(&text);
+    }
+
+    pub(crate) fn check_with_promtool(text: &str) {
+        use std::process::{Command, Stdio};
+        let child = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("CI is set but promtool cannot run: {e}")
+            }
+            Err(e) => {
+                return eprintln!("note: promtool not available ({e}); skipping the promtool check");
+            }
+        };
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("feed promtool");
+        let out = child.wait_with_output().expect("promtool ran");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "promtool: {said}\n--- input ---\n{text}"
+        );
+    }
 }

@@ -39,8 +39,8 @@ impl LabelKey {
         self.ends.clear();
     }
 
-    /// Appends a field's value as label text (`""` when missing), cut to
-    /// [`MAX_LABEL_BYTES`].
+    /// Appends a field's value as label text (`""` when missing), made safe
+    /// by [`clean_label`].
     pub(crate) fn push_value(&mut self, value: Option<FieldValue<'_>>) {
         let start = self.text.len();
         match value {
@@ -50,17 +50,25 @@ impl LabelKey {
             Some(v) => v.write_label(&mut self.text),
             None => {}
         }
-        if self.text.len() - start > MAX_LABEL_BYTES {
-            let keep = cut(&self.text[start..]).len();
-            self.text.truncate(start + keep);
-        }
+        self.clean_from(start);
         self.end_value();
     }
 
-    /// Appends a fixed label value, cut to [`MAX_LABEL_BYTES`].
+    /// Appends a fixed label value, made safe by [`clean_label`].
     pub(crate) fn push_str(&mut self, value: &str) {
+        let start = self.text.len();
         self.text.push_str(cut(value));
+        self.clean_from(start);
         self.end_value();
+    }
+
+    fn clean_from(&mut self, start: usize) {
+        let value = &self.text[start..];
+        if value.len() > MAX_LABEL_BYTES || needs_cleaning(value) {
+            let clean = clean_label(value);
+            self.text.truncate(start);
+            self.text.push_str(cut(&clean));
+        }
     }
 
     fn end_value(&mut self) {
@@ -80,6 +88,39 @@ impl LabelKey {
     fn matches(&self, entry: &Entry) -> bool {
         *entry.text == *self.text && *entry.ends == *self.ends
     }
+}
+
+/// A label value as exposed: cut to [`MAX_LABEL_BYTES`] at a character
+/// boundary, backslashes replaced by `/` and control characters other than
+/// tab and newline by U+FFFD.
+///
+/// metrics-exporter-prometheus escapes `"` and newlines faithfully but not
+/// every backslash (`a\\b` and `a\b` render alike), so distinct values could
+/// render as one duplicated series; without backslashes its escaping is exact.
+pub(crate) fn clean_label(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .map(|c| match c {
+            '\\' => '/',
+            '\t' | '\n' => c,
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect();
+    cut(&clean).to_string()
+}
+
+/// Whether [`clean_label`] would change `value` (a byte scan: no allocation).
+fn needs_cleaning(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'\\' | 0x7f => true,
+        b'\t' | b'\n' => false,
+        0..0x20 => true,
+        // C1 controls, U+0080..U+009F.
+        0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
+        _ => false,
+    })
 }
 
 /// `s` cut to at most [`MAX_LABEL_BYTES`] at a character boundary.
@@ -285,6 +326,41 @@ mod tests {
         let v: Vec<&str> = k.values().collect();
         assert_eq!(v[0].len(), 256);
         assert_eq!(v[1], "0.5");
+    }
+
+    #[test]
+    fn label_values_lose_backslashes_and_control_characters() {
+        let mut k = LabelKey::default();
+        for v in [
+            "a\\b",
+            "a\\\\b",
+            "q\\\"",
+            "tab\tnl\n",
+            "nul\0cr\r",
+            "c1\u{85}",
+            "é✓ ok",
+        ] {
+            k.push_str(v);
+        }
+        let got: Vec<&str> = k.values().collect();
+        assert_eq!(
+            got,
+            [
+                "a/b",
+                "a//b",
+                "q/\"",
+                "tab\tnl\n",
+                "nul\u{FFFD}cr\u{FFFD}",
+                "c1\u{FFFD}",
+                "é✓ ok"
+            ]
+        );
+        for v in ["plain", "é✓ ok", "x\ty"] {
+            assert!(!needs_cleaning(v), "{v:?}");
+        }
+        let long = format!("{}\\", "x".repeat(255));
+        assert_eq!(clean_label(&long), format!("{}/", "x".repeat(255)));
+        assert_eq!(clean_label(&"\0".repeat(200)).len(), 255);
     }
 
     #[test]
