@@ -219,10 +219,6 @@ impl SeriesTable {
         }
     }
 
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Runs `f` on the handle of this label set, registering it with the
     /// current recorder on first sight; past the cap, on the overflow series.
     pub(crate) fn with_handle(&self, key: &LabelKey, f: impl FnOnce(&Handle)) -> Placed {
