@@ -113,7 +113,9 @@ impl LineLevel {
             ("error", LineLevel::Error),
             ("critical", LineLevel::Critical),
         ];
-        ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, l)| *l)
+        ALL.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|(_, l)| *l)
     }
 
     pub(crate) fn from_tracing(level: &tracing::Level, critical: bool) -> Self {
@@ -135,6 +137,8 @@ pub(crate) trait EventView {
     fn evt(&self) -> &str;
     fn level(&self) -> LineLevel;
     fn source(&self) -> &str;
+    /// The event's timestamp (the line's `ts`), in milliseconds since the Unix epoch.
+    fn ts_unix_ms(&self) -> i64;
     fn field(&self, name: &str) -> Option<FieldValue<'_>>;
     fn ts_unix_ms(&self) -> i64;
 }

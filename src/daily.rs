@@ -1,0 +1,176 @@
+//! Daily sums: a gauge holding the sum of the current UTC day, and reading
+//! back today's event file to restore it at start-up.
+
+use std::sync::{Mutex, PoisonError};
+
+use metrics::Gauge;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::value::{EventView, FieldValue, LineLevel};
+
+/// One daily-sum series: the gauge and the day its sum belongs to.
+#[derive(Debug)]
+pub(crate) struct DailyGauge {
+    gauge: Gauge,
+    state: Mutex<DayState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DayState {
+    day: i64,
+    sum: f64,
+}
+
+impl DailyGauge {
+    pub(crate) fn new(gauge: Gauge) -> Self {
+        DailyGauge {
+            gauge,
+            state: Mutex::new(DayState {
+                day: i64::MIN,
+                sum: 0.0,
+            }),
+        }
+    }
+
+    /// Adds `value` to the sum of `day`. A later day than the sum's starts
+    /// again from zero; an earlier one (a late event) changes nothing.
+    pub(crate) fn add(&self, day: i64, value: f64) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if day > st.day {
+            *st = DayState { day, sum: 0.0 };
+        }
+        if day == st.day {
+            st.sum += value;
+            self.gauge.set(st.sum);
+        }
+    }
+
+    /// Zeroes the sum if it belongs to a day before `today`.
+    pub(crate) fn roll_to(&self, today: i64) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if st.day < today {
+            *st = DayState {
+                day: today,
+                sum: 0.0,
+            };
+            self.gauge.set(0.0);
+        }
+    }
+}
+
+/// A line of an event file, read back as an event.
+#[derive(Debug)]
+pub(crate) struct JsonLine {
+    ts_ms: i64,
+    level: LineLevel,
+    evt: String,
+    source: String,
+    meta: Map<String, Value>,
+}
+
+impl JsonLine {
+    /// Parses a line of the line contract; `None` for anything else.
+    pub(crate) fn parse(line: &str) -> Option<Self> {
+        let Value::Object(mut obj) = serde_json::from_str(line).ok()? else {
+            return None;
+        };
+        let ts = OffsetDateTime::parse(obj.get("ts")?.as_str()?, &Rfc3339).ok()?;
+        let ts_ms = i64::try_from(ts.unix_timestamp_nanos() / 1_000_000).ok()?;
+        let level = LineLevel::parse(obj.get("level")?.as_str()?)?;
+        let text = |v: Option<Value>| match v {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let evt = text(obj.remove("evt"))?;
+        let source = text(obj.remove("source")).unwrap_or_default();
+        let meta = match obj.remove("meta") {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        Some(JsonLine {
+            ts_ms,
+            level,
+            evt,
+            source,
+            meta,
+        })
+    }
+}
+
+impl EventView for JsonLine {
+    fn evt(&self) -> &str {
+        &self.evt
+    }
+    fn level(&self) -> LineLevel {
+        self.level
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn ts_unix_ms(&self) -> i64 {
+        self.ts_ms
+    }
+    fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+        match self.meta.get(name)? {
+            Value::String(s) => Some(FieldValue::Str(s)),
+            Value::Bool(b) => Some(FieldValue::Bool(*b)),
+            Value::Number(n) => n
+                .as_u64()
+                .map(FieldValue::U64)
+                .or_else(|| n.as_i64().map(FieldValue::I64))
+                .or_else(|| n.as_f64().map(FieldValue::F64)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_contract_line_reads_back_with_typed_fields() {
+        let line = r#"{"ts":"2025-10-06T13:43:10.123Z","level":"error","evt":"openrouter_error","source":"translation_service","msg":"429 Rate limit","meta":{"status":429,"code":"rate_limited","cost":0.25,"neg":-3}}"#;
+        let l = JsonLine::parse(line).expect("valid line");
+        assert_eq!(l.ts_unix_ms(), 1_759_758_190_123);
+        assert_eq!(
+            (l.evt(), l.level(), l.source()),
+            ("openrouter_error", LineLevel::Error, "translation_service")
+        );
+        assert_eq!(l.field("status"), Some(FieldValue::U64(429)));
+        assert_eq!(l.field("code"), Some(FieldValue::Str("rate_limited")));
+        assert_eq!(l.field("cost"), Some(FieldValue::F64(0.25)));
+        assert_eq!(l.field("neg"), Some(FieldValue::I64(-3)));
+        assert_eq!(l.field("nope"), None);
+    }
+
+    #[test]
+    fn broken_lines_are_refused() {
+        for bad in [
+            "",
+            "{",
+            "[]",
+            r#"{"ts":"x","level":"info","evt":"a"}"#,
+            r#"{"ts":"2025-10-06T13:43:10.123Z","level":"loud","evt":"a"}"#,
+        ] {
+            assert!(JsonLine::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_daily_gauge_ignores_late_days_and_rolls_over() {
+        let g = DailyGauge::new(Gauge::noop());
+        g.add(10, 1.5);
+        g.add(10, 1.0);
+        g.add(9, 100.0);
+        assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((10, 2.5)));
+        g.roll_to(10);
+        assert_eq!(g.state.lock().map(|s| s.sum).ok(), Some(2.5));
+        g.roll_to(11);
+        assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((11, 0.0)));
+        g.add(12, 4.0);
+        assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((12, 4.0)));
+    }
+}

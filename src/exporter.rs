@@ -1,0 +1,873 @@
+//! The Prometheus exporter: metrics-exporter-prometheus's recorder, served
+//! over HTTP/1.1 by a small std listener on our own named threads.
+//!
+//! - `GET /metrics` (and `GET /`): `200`, `text/plain; version=0.0.4`.
+//!   `HEAD` gives the same headers. Other paths `404`, other methods `405`,
+//!   peers outside the allowed addresses (when any are set) `403`.
+//! - One connection per request (`Connection: close`), 5 s read/write
+//!   timeouts, 4 worker threads and up to 16 waiting connections; beyond that
+//!   a connection gets `503` at once.
+//! - Histogram samples are drained into buckets every upkeep interval (and
+//!   on each scrape), so memory stays bounded between scrapes.
+//! - Dropping [`PrometheusExporter`] stops the listener and the upkeep thread
+//!   and waits for them; a worker still answering a request finishes it (at
+//!   most the 5 s timeout) and then exits.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use crate::error::Error;
+use crate::exposition::finish_exposition;
+use crate::metrics_engine::MetricsEngine;
+use crate::rule_check::check_label_name;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+const WORKERS: usize = 4;
+const QUEUE: usize = 16;
+const MAX_HEAD: usize = 8 * 1024;
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Where and how to serve `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExporterConfig {
+    /// Defaults to `127.0.0.1:9000`: never all interfaces unless asked.
+    pub(crate) listen: SocketAddr,
+    /// Labels added to every series (e.g. `env`, `instance`). Defaults to none.
+    pub(crate) global_labels: Vec<(String, String)>,
+    /// Peers allowed to scrape; empty (the default) allows every peer.
+    pub(crate) allowed: Vec<IpNet>,
+    /// How often histogram samples are drained. Defaults to 5 s.
+    pub(crate) upkeep_interval: Duration,
+}
+
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        ExporterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            global_labels: Vec::new(),
+            allowed: Vec::new(),
+            upkeep_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+// === IpNet ===
+
+/// An IP address or CIDR block (`10.0.0.0/8`, `::1`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(net.to_bits().into(), ip.to_bits().into(), self.prefix, 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(net.to_bits(), ip.to_bits(), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn masked(net: u128, ip: u128, prefix: u8, bits: u8) -> bool {
+    let shift = u32::from(bits - prefix);
+    let (net, ip) = (
+        net.checked_shr(shift).unwrap_or(0),
+        ip.checked_shr(shift).unwrap_or(0),
+    );
+    net == ip
+}
+
+impl FromStr for IpNet {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::Config(format!(
+                "allowed address {s:?} is not an IP address or CIDR block"
+            ))
+        };
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr = IpAddr::from_str(addr).map_err(|_| bad())?.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+// === PrometheusExporter ===
+
+/// The running `/metrics` endpoint. Dropping it stops serving.
+pub struct PrometheusExporter {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+    upkeep: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    handle: PrometheusHandle,
+    float_counters: Vec<String>,
+    allowed: Vec<IpNet>,
+    stop: AtomicBool,
+    /// Wakes the upkeep thread early on stop.
+    upkeep_stop: (Mutex<bool>, Condvar),
+}
+
+impl fmt::Debug for PrometheusExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusExporter")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrometheusExporter {
+    /// The address `/metrics` is served on (with the actual port when the
+    /// configured port was 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The exposition text a scrape would get now.
+    pub fn render(&self) -> String {
+        self.shared.render()
+    }
+}
+
+impl Shared {
+    fn render(&self) -> String {
+        finish_exposition(&self.handle.render(), &self.float_counters)
+    }
+}
+
+impl Drop for PrometheusExporter {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        {
+            let (lock, cvar) = &self.shared.upkeep_stop;
+            *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            cvar.notify_all();
+        }
+        // Unblock accept(): if this connection fails, the acceptor is left
+        // detached rather than joined forever.
+        let woke = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
+        if let (Ok(_), Some(t)) = (woke, self.acceptor.take()) {
+            let _ = t.join();
+        }
+        if let Some(t) = self.upkeep.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
+// === install / serve ===
+
+/// The Prometheus recorder for these rules: global labels, and real
+/// histogram buckets for every histogram rule (never summaries).
+///
+/// # Errors
+///
+/// [`Error::Config`] for an invalid global label name or one a rule uses;
+/// [`Error::Exporter`] if the exporter refuses a bucket list.
+pub(crate) fn build_recorder(
+    cfg: &ExporterConfig,
+    engine: &MetricsEngine,
+) -> Result<PrometheusRecorder, Error> {
+    let used = engine.label_names();
+    let mut builder = PrometheusBuilder::new();
+    for (k, v) in &cfg.global_labels {
+        check_label_name(k).map_err(|m| Error::Config(format!("global label: {m}")))?;
+        if used.contains(k) {
+            return Err(Error::Config(format!(
+                "global label {k:?} is also a label of a metric"
+            )));
+        }
+        builder = builder.add_global_label(k, v);
+    }
+    for (name, buckets) in engine.histogram_buckets() {
+        let message = format!("buckets for {name}");
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name), &buckets)
+            .map_err(|e| Error::Exporter {
+                message: format!("{message}: {e}"),
+                source: None,
+            })?;
+    }
+    Ok(builder.build_recorder())
+}
+
+/// Installs the Prometheus recorder globally and serves it over HTTP.
+///
+/// # Errors
+///
+/// As [`build_recorder`]; [`Error::Exporter`] if the address cannot be
+/// bound; [`Error::AlreadyInstalled`] if a global metrics recorder is already
+/// set (the listener is then closed again).
+pub(crate) fn install(
+    cfg: &ExporterConfig,
+    engine: &MetricsEngine,
+) -> Result<PrometheusExporter, Error> {
+    let recorder = build_recorder(cfg, engine)?;
+    let exporter = serve(recorder.handle(), cfg, engine.float_counters())?;
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| Error::AlreadyInstalled("metrics recorder"))?;
+    Ok(exporter)
+}
+
+/// Serves `handle` on `cfg.listen` and runs its upkeep, without touching any
+/// global. `float_counters` are exposed with `# TYPE … counter`.
+///
+/// # Errors
+///
+/// [`Error::Exporter`] if the address cannot be bound or a thread cannot be
+/// started.
+pub(crate) fn serve(
+    handle: PrometheusHandle,
+    cfg: &ExporterConfig,
+    float_counters: Vec<String>,
+) -> Result<PrometheusExporter, Error> {
+    let io_error = |message: String| {
+        move |e: io::Error| Error::Exporter {
+            message,
+            source: Some(e),
+        }
+    };
+    let listener = TcpListener::bind(cfg.listen)
+        .map_err(io_error(format!("cannot listen on {}", cfg.listen)))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(io_error("no local address".into()))?;
+    let shared = Arc::new(Shared {
+        handle,
+        float_counters,
+        allowed: cfg.allowed.clone(),
+        stop: AtomicBool::new(false),
+        upkeep_stop: (Mutex::new(false), Condvar::new()),
+    });
+    let (tx, rx) = mpsc::sync_channel::<TcpStream>(QUEUE);
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..WORKERS {
+        let (shared, rx) = (Arc::clone(&shared), Arc::clone(&rx));
+        spawn(format!("evt-telemetry-http-{i}"), move || {
+            worker(&shared, &rx)
+        })
+        .map_err(io_error("cannot start a worker thread".into()))?;
+    }
+    let s = Arc::clone(&shared);
+    let acceptor = spawn("evt-telemetry-http-accept".into(), move || {
+        accept_loop(&listener, &s, &tx)
+    })
+    .map_err(io_error("cannot start the listener thread".into()))?;
+    let (s, every) = (Arc::clone(&shared), cfg.upkeep_interval);
+    let upkeep = spawn("evt-telemetry-upkeep".into(), move || {
+        upkeep_loop(&s, every)
+    })
+    .map_err(io_error("cannot start the upkeep thread".into()))?;
+    Ok(PrometheusExporter {
+        local_addr,
+        shared,
+        acceptor: Some(acceptor),
+        upkeep: Some(upkeep),
+    })
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new().name(name).spawn(f)
+}
+
+fn upkeep_loop(shared: &Shared, every: Duration) {
+    let (lock, cvar) = &shared.upkeep_stop;
+    let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    while !*stopped {
+        let (guard, timeout) = cvar
+            .wait_timeout(stopped, every)
+            .unwrap_or_else(PoisonError::into_inner);
+        stopped = guard;
+        if timeout.timed_out() && !*stopped {
+            shared.handle.run_upkeep();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Shared, tx: &SyncSender<TcpStream>) {
+    for conn in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match conn {
+            Ok(stream) => match tx.try_send(stream) {
+                Ok(()) => {}
+                Err(TrySendError::Full(stream)) => reply_busy(stream),
+                Err(TrySendError::Disconnected(_)) => return,
+            },
+            // Out of file descriptors and the like: back off instead of spinning.
+            Err(_) => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+fn reply_busy(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.write_all(&response(503, "Service Unavailable", b"busy\n", false));
+}
+
+fn worker(shared: &Shared, rx: &Mutex<Receiver<TcpStream>>) {
+    loop {
+        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match next {
+            Ok(stream) => handle_connection(stream, shared),
+            Err(_) => return,
+        }
+    }
+}
+
+// === HTTP ===
+
+fn handle_connection(mut stream: TcpStream, shared: &Shared) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+    let head = match read_head(&mut stream) {
+        Ok(Some(head)) => head,
+        Ok(None) => return,
+        Err(status) => {
+            let _ = stream.write_all(&response(status, reason(status), b"", false));
+            return linger(stream);
+        }
+    };
+    let peer_ok = match stream.peer_addr() {
+        Ok(peer) => {
+            shared.allowed.is_empty() || shared.allowed.iter().any(|n| n.contains(peer.ip()))
+        }
+        Err(_) => shared.allowed.is_empty(),
+    };
+    let reply = route(&head, peer_ok, shared);
+    let _ = stream.write_all(&reply);
+    let _ = stream.flush();
+}
+
+/// Closes after an early reply without resetting the connection: unread
+/// input at close would make the peer see a reset instead of our reply.
+fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut sink = [0u8; 4096];
+    for _ in 0..256 {
+        if matches!(stream.read(&mut sink), Ok(0) | Err(_)) {
+            return;
+        }
+    }
+}
+
+/// Reads the request head; `Ok(None)` when the peer sent nothing useful in time.
+fn read_head(stream: &mut TcpStream) -> Result<Option<String>, u16> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.truncate(end);
+            return String::from_utf8(buf).map(Some).map_err(|_| 400);
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(431);
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn route(head: &str, peer_ok: bool, shared: &Shared) -> Vec<u8> {
+    let mut parts = head.lines().next().unwrap_or("").split(' ');
+    let (method, target, version) = (parts.next(), parts.next(), parts.next());
+    let (Some(method), Some(target), Some(version)) = (method, target, version) else {
+        return response(400, "Bad Request", b"bad request\n", false);
+    };
+    if !version.starts_with("HTTP/1.") {
+        return response(400, "Bad Request", b"bad request\n", false);
+    }
+    if !peer_ok {
+        return response(403, "Forbidden", b"forbidden\n", false);
+    }
+    let head_only = method == "HEAD";
+    if method != "GET" && !head_only {
+        return response(405, "Method Not Allowed", b"method not allowed\n", false);
+    }
+    match target.split('?').next() {
+        Some("/metrics" | "/") => response(200, "OK", shared.render().as_bytes(), head_only),
+        _ => response(404, "Not Found", b"not found\n", head_only),
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        431 => "Request Header Fields Too Large",
+        _ => "Error",
+    }
+}
+
+fn response(status: u16, reason: &str, body: &[u8], head_only: bool) -> Vec<u8> {
+    let content_type = if status == 200 {
+        CONTENT_TYPE
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let allow = if status == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics_engine::tests::{Ev, TS};
+    use crate::rule::MetricRule;
+    use crate::rules_toml::parse_rules_toml;
+    use crate::value::LineLevel;
+    use std::time::Instant;
+
+    fn local_cfg() -> ExporterConfig {
+        ExporterConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ExporterConfig::default()
+        }
+    }
+
+    /// An exporter over a recorder holding one counter at 3.
+    fn running(cfg: &ExporterConfig) -> PrometheusExporter {
+        let engine = MetricsEngine::new(vec![MetricRule::counter("x_total").on("x").help("X")], 10)
+            .expect("valid");
+        let recorder = build_recorder(cfg, &engine).expect("recorder");
+        metrics::with_local_recorder(&recorder, || {
+            (0..3).for_each(|_| engine.on_event(&Ev::new("x")))
+        });
+        serve(recorder.handle(), cfg, engine.float_counters()).expect("serve")
+    }
+
+    /// Sends `request` and returns (head, body).
+    fn http(addr: SocketAddr, request: &str) -> (String, String) {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(request.as_bytes()).expect("send");
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).expect("read");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+        (head.to_string(), body.to_string())
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> (String, String) {
+        http(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+    }
+
+    #[test]
+    fn allowed_addresses_parse_as_ips_or_cidr_blocks() {
+        let net = |s: &str| s.parse::<IpNet>().expect(s);
+        let ip = |s: &str| s.parse::<IpAddr>().expect(s);
+        assert!(net("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(net("10.0.0.0/8").contains(ip("::ffff:10.0.0.1")));
+        assert!(
+            net("127.0.0.1").contains(ip("127.0.0.1"))
+                && !net("127.0.0.1").contains(ip("127.0.0.2"))
+        );
+        assert!(net("0.0.0.0/0").contains(ip("8.8.8.8")) && !net("0.0.0.0/0").contains(ip("::1")));
+        assert!(net("::1").contains(ip("::1")) && net("fd00::/8").contains(ip("fd12::1")));
+        assert!(net("::/0").contains(ip("2001:db8::1")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "host.example",
+            "10.0.0.0/x",
+        ] {
+            let err = bad.parse::<IpNet>().expect_err(bad);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "invalid configuration: allowed address {bad:?} is not an IP address or CIDR block"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_are_served_with_the_exposition_content_type() {
+        let exporter = running(&local_cfg());
+        let (head, body) = get(exporter.local_addr(), "/metrics");
+        assert_eq!(
+            head,
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close",
+                body.len()
+            )
+        );
+        assert_eq!(body, exporter.render());
+        assert!(
+            body.contains("# HELP x_total X\n# TYPE x_total counter\nx_total 3\n"),
+            "{body}"
+        );
+        assert_eq!(get(exporter.local_addr(), "/?x=1").1, body);
+    }
+
+    #[test]
+    fn other_paths_methods_and_garbage_get_errors() {
+        let exporter = running(&local_cfg());
+        let addr = exporter.local_addr();
+        let (head, body) = get(addr, "/nope");
+        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
+        assert_eq!(body, "not found\n");
+        let (head, _) = http(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")
+                && head.contains("\r\nAllow: GET, HEAD\r\n"),
+            "{head}"
+        );
+        let (head, body) = http(addr, "HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n") && !head.contains("Content-Length: 0"),
+            "{head}"
+        );
+        assert_eq!(body, "");
+        let (head, _) = http(addr, "hello\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        let (head, _) = http(addr, &format!("GET /{} HTTP/1.1\r\n", "a".repeat(20_000)));
+        assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+    }
+
+    #[test]
+    fn peers_outside_the_allowed_addresses_are_refused() {
+        let cfg = ExporterConfig {
+            allowed: vec!["10.0.0.0/8".parse().expect("cidr")],
+            ..local_cfg()
+        };
+        let exporter = running(&cfg);
+        let (head, body) = get(exporter.local_addr(), "/metrics");
+        assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{head}");
+        assert_eq!(body, "forbidden\n");
+        let cfg = ExporterConfig {
+            allowed: vec![
+                "10.0.0.0/8".parse().expect("cidr"),
+                "127.0.0.1".parse().expect("ip"),
+            ],
+            ..local_cfg()
+        };
+        let exporter = running(&cfg);
+        assert!(
+            get(exporter.local_addr(), "/metrics")
+                .0
+                .starts_with("HTTP/1.1 200 OK\r\n")
+        );
+    }
+
+    #[test]
+    fn four_scrapers_in_a_loop_all_succeed() {
+        let exporter = running(&local_cfg());
+        let addr = exporter.local_addr();
+        let want = exporter.render();
+        let started = Instant::now();
+        let ok: usize = std::thread::scope(|s| {
+            let scrapers: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..200).filter(|_| get(addr, "/metrics").1 == want).count()))
+                .collect();
+            scrapers
+                .into_iter()
+                .map(|t| t.join().expect("scraper"))
+                .sum()
+        });
+        assert_eq!(ok, 800);
+        eprintln!("800 scrapes in {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn dropping_the_exporter_stops_serving_promptly() {
+        let cfg = ExporterConfig {
+            upkeep_interval: Duration::from_secs(3600),
+            ..local_cfg()
+        };
+        let exporter = running(&cfg);
+        let addr = exporter.local_addr();
+        let started = Instant::now();
+        drop(exporter);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(TcpStream::connect(addr).is_err());
+    }
+
+    #[test]
+    fn upkeep_drains_histograms_between_scrapes() {
+        let cfg = ExporterConfig {
+            upkeep_interval: Duration::from_millis(20),
+            ..local_cfg()
+        };
+        let engine = MetricsEngine::new(
+            vec![MetricRule::histogram("h_seconds").on("h").value("v")],
+            10,
+        )
+        .expect("valid");
+        let recorder = build_recorder(&cfg, &engine).expect("recorder");
+        let exporter = serve(recorder.handle(), &cfg, vec![]).expect("serve");
+        metrics::with_local_recorder(&recorder, || engine.on_event(&Ev::new("h").f("v", 0.5)));
+        // The exporter's internal registry is drained by upkeep: wait for one run.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(exporter.render().contains("h_seconds_count 1\n"));
+    }
+
+    #[test]
+    fn global_labels_come_first_and_must_not_clash() {
+        let engine = MetricsEngine::new(
+            vec![MetricRule::counter("x_total").on("x").labels(["model"])],
+            10,
+        )
+        .expect("valid");
+        let cfg = ExporterConfig {
+            global_labels: vec![("env".into(), "prod".into())],
+            ..local_cfg()
+        };
+        let recorder = build_recorder(&cfg, &engine).expect("recorder");
+        metrics::with_local_recorder(&recorder, || engine.on_event(&Ev::new("x").s("model", "m")));
+        assert!(
+            recorder
+                .handle()
+                .render()
+                .contains("x_total{env=\"prod\",model=\"m\"} 1\n")
+        );
+        let err = |k: &str| {
+            let cfg = ExporterConfig {
+                global_labels: vec![(k.into(), "v".into())],
+                ..local_cfg()
+            };
+            build_recorder(&cfg, &engine)
+                .map(|_| ())
+                .expect_err(k)
+                .to_string()
+        };
+        assert_eq!(
+            err("model"),
+            "invalid configuration: global label \"model\" is also a label of a metric"
+        );
+        assert_eq!(
+            err("evt"),
+            "invalid configuration: global label \"evt\" is also a label of a metric"
+        );
+        assert_eq!(
+            err("a-b"),
+            "invalid configuration: global label: label name \"a-b\" does not match [a-zA-Z_][a-zA-Z0-9_]*"
+        );
+    }
+
+    #[test]
+    fn a_busy_address_is_an_exporter_error_naming_it() {
+        let exporter = running(&local_cfg());
+        let cfg = ExporterConfig {
+            listen: exporter.local_addr(),
+            ..local_cfg()
+        };
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let err = serve(recorder.handle(), &cfg, vec![]).expect_err("address in use");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "prometheus exporter: cannot listen on {}: ",
+                cfg.listen
+            )),
+            "{err}"
+        );
+    }
+
+    /// The only test touching the global recorder: `install` exists to set it.
+    #[test]
+    fn install_sets_the_global_recorder_once() {
+        let engine = MetricsEngine::new(vec![MetricRule::counter("installed_total").on("i")], 10)
+            .expect("valid");
+        let exporter = install(&local_cfg(), &engine).expect("first install");
+        std::thread::spawn(move || engine.on_event(&Ev::new("i")))
+            .join()
+            .expect("emit");
+        let (head, body) = get(exporter.local_addr(), "/metrics");
+        assert!(head.starts_with("HTTP/1.1 200 OK"));
+        assert!(body.contains("installed_total 1\n"), "{body}");
+        let again = MetricsEngine::new(vec![], 10).expect("valid");
+        let err = install(&local_cfg(), &again).expect_err("second install");
+        assert_eq!(
+            err.to_string(),
+            "a global metrics recorder is already installed"
+        );
+    }
+
+    /// `promtool check metrics` on real output: the preset after catalogue
+    /// events, hostile label values and help text, and global labels.
+    #[test]
+    fn promtool_finds_nothing_to_complain_about() {
+        let mut rules =
+            parse_rules_toml(include_str!("../examples/telemetry.toml"), "preset").expect("preset");
+        rules.push(
+            MetricRule::counter("odd_help_total")
+                .on("odd")
+                .labels(["v"])
+                .help("Line one\nline \\two \"quoted\" }"),
+        );
+        rules.push(
+            MetricRule::histogram("tokens")
+                .on("openrouter_call")
+                .value("tokens_out"),
+        );
+        let engine = MetricsEngine::new(rules, 1_000).expect("valid");
+        let cfg = ExporterConfig {
+            global_labels: vec![("env".into(), "prod \"eu\"".into())],
+            ..local_cfg()
+        };
+        let recorder = build_recorder(&cfg, &engine).expect("recorder");
+        let exporter = serve(recorder.handle(), &cfg, engine.float_counters()).expect("serve");
+        metrics::with_local_recorder(&recorder, || {
+            let hostile = [
+                "a\"b",
+                "c}d{",
+                "line\nbreak",
+                "back\\slash",
+                "cr\rlf",
+                "nul\0",
+                "tab\t",
+                "é✓",
+                "\\",
+                "\\\"",
+                "x\\n",
+                "\"",
+                "a\\\\b",
+                "a\\b",
+                "\\\n",
+                "\n\\",
+                "# HELP x",
+                "x\n# TYPE x gauge",
+                "} 1\nfake_total 9",
+            ];
+            for (i, model) in hostile.iter().enumerate() {
+                let call = Ev::new("openrouter_call")
+                    .level(LineLevel::Error)
+                    .s("model", model)
+                    .s("component", "translation_service")
+                    .f("latency_s", 0.3 * i as f64)
+                    .u("tokens_out", 100 * i as u64)
+                    .f("cost_usd", 0.001)
+                    .s("outcome", "error");
+                engine.on_event(&call);
+                engine.on_event(&Ev::new("odd").s("v", model));
+                engine.on_event(
+                    &Ev::new("openrouter_error")
+                        .u("status", 429)
+                        .s("code", "rate_limited")
+                        .s("model", model),
+                );
+            }
+            engine.on_event(&Ev::new("queue_depth").u("pending", 3).at(TS));
+            engine.on_event(
+                &Ev::new("openrouter_call")
+                    .s("model", "m")
+                    .s("cost_usd", "NaN"),
+            );
+            engine.on_dropped("queue_full", 1);
+        });
+        let text = get(exporter.local_addr(), "/metrics").1;
+        assert!(
+            text.contains("# TYPE openrouter_cost_usd_total counter\n"),
+            "{text}"
+        );
+        assert!(!text.contains("\nfake_total"), "{text}");
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| l.rsplit_once(' ').map_or(l, |p| p.0))
+            .collect();
+        let mut unique = series.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(series.len(), unique.len(), "duplicate series in\n{text}");
+        check_with_promtool(&text);
+    }
+
+    pub(crate) fn check_with_promtool(text: &str) {
+        use std::process::{Command, Stdio};
+        let child = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("CI is set but promtool cannot run: {e}")
+            }
+            Err(e) => {
+                return eprintln!("note: promtool not available ({e}); skipping the promtool check");
+            }
+        };
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("feed promtool");
+        let out = child.wait_with_output().expect("promtool ran");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "promtool: {said}\n--- input ---\n{text}"
+        );
+    }
+}

@@ -1,0 +1,1134 @@
+//! Runs the metric rules on logged events, and keeps the self-metrics.
+//!
+//! The engine talks only to the `metrics` facade. Its handles are resolved
+//! once, on the first call on any thread, against the recorder current on
+//! that thread (a local one from `metrics::with_local_recorder`, else the
+//! global one): **install the recorder before the first event**, or every
+//! update goes to a no-op recorder for the life of the engine. New label sets
+//! seen later are registered the same way, on the thread that sees them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Once;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use metrics::{KeyName, SharedString, Unit};
+
+use crate::clock::day_of;
+use crate::daily::JsonLine;
+use crate::error::Error;
+use crate::rule::{Kind, MetricRule};
+use crate::rule_check::{self, LabelSource, MetricDef, RuleDef, level_bit};
+use crate::series::{Handle, HandleKind, LabelKey, Placed, SeriesTable};
+use crate::value::{EventView, FieldValue};
+
+/// Reasons of `telemetry_dropped_events_total`, created at zero.
+pub(crate) const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "shutdown_timeout"];
+
+thread_local! {
+    static SCRATCH: RefCell<LabelKey> = RefCell::new(LabelKey::default());
+}
+
+/// The always-on self-metrics.
+#[derive(Debug)]
+struct SelfMetrics {
+    events: SeriesTable,
+    dropped: SeriesTable,
+    write_errors: SeriesTable,
+    rejected: SeriesTable,
+    overflow: SeriesTable,
+}
+
+/// Metric rules, ready to run on events.
+#[derive(Debug)]
+pub(crate) struct MetricsEngine {
+    metrics: Vec<MetricDef>,
+    tables: Vec<SeriesTable>,
+    rules: Vec<RuleDef>,
+    by_evt: HashMap<Box<str>, Box<[usize]>, foldhash::fast::RandomState>,
+    daily: Vec<usize>,
+    /// The newest UTC day seen (events or clock); daily sums belong to it.
+    today: AtomicI64,
+    init: Once,
+    own: SelfMetrics,
+}
+
+/// How a value is applied to a metric.
+#[derive(Debug, Clone, Copy)]
+enum Update {
+    One,
+    Value(f64),
+}
+
+/// Whether updates come from live events (counted) or a restore (silent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Live,
+    Restore,
+}
+
+// === impl MetricsEngine: building ===
+
+impl MetricsEngine {
+    /// Checks the rules and prepares the engine. No recorder is touched yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rule`] naming the first invalid metric and what is wrong.
+    pub(crate) fn new(rules: Vec<MetricRule>, default_max_series: usize) -> Result<Self, Error> {
+        let compiled = rule_check::compile(rules, default_max_series.max(1))?;
+        let tables = compiled.metrics.iter().map(table_for).collect();
+        let mut by_evt: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        for (i, r) in compiled.rules.iter().enumerate() {
+            by_evt.entry(r.evt.as_str().into()).or_default().push(i);
+        }
+        let daily = (0..compiled.metrics.len())
+            .filter(|&i| compiled.metrics[i].kind == Kind::DailySum)
+            .collect();
+        let n = compiled.metrics.len();
+        Ok(MetricsEngine {
+            own: SelfMetrics::new(default_max_series.max(1), n),
+            metrics: compiled.metrics,
+            tables,
+            rules: compiled.rules,
+            by_evt: by_evt
+                .into_iter()
+                .map(|(k, v)| (k, v.into_boxed_slice()))
+                .collect(),
+            daily,
+            today: AtomicI64::new(i64::MIN),
+            init: Once::new(),
+        })
+    }
+
+    /// Every histogram metric and its bucket bounds (for the exporter).
+    pub(crate) fn histogram_buckets(&self) -> Vec<(String, Vec<f64>)> {
+        let hist = self.metrics.iter().filter(|m| m.kind == Kind::Histogram);
+        hist.map(|m| (m.name.clone(), m.buckets.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    /// Counters kept as float totals (recorded as gauges, exposed as counters).
+    pub(crate) fn float_counters(&self) -> Vec<String> {
+        let float = self
+            .metrics
+            .iter()
+            .filter(|m| m.kind == Kind::Counter && m.float);
+        float.map(|m| m.name.clone()).collect()
+    }
+
+    /// Every label name any metric uses, self-metrics included.
+    pub(crate) fn label_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["evt", "level", "source", "reason", "metric"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(self.metrics.iter().flat_map(|m| m.labels.iter().cloned()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+fn table_for(m: &MetricDef) -> SeriesTable {
+    let kind = match (m.kind, m.float) {
+        (Kind::Counter, false) => HandleKind::Counter,
+        (Kind::Counter, true) | (Kind::Gauge, _) => HandleKind::Gauge,
+        (Kind::Histogram, _) => HandleKind::Histogram,
+        (Kind::DailySum, _) => HandleKind::Daily,
+    };
+    SeriesTable::new(&m.name, &m.labels, kind, m.max_series)
+}
+
+impl SelfMetrics {
+    fn new(default_max_series: usize, metrics: usize) -> Self {
+        let labels = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let counter = |name: &str, names: &[&str], cap: usize| {
+            SeriesTable::new(name, &labels(names), HandleKind::Counter, cap)
+        };
+        SelfMetrics {
+            events: counter(
+                "telemetry_events_total",
+                &["evt", "level", "source"],
+                default_max_series,
+            ),
+            dropped: counter("telemetry_dropped_events_total", &["reason"], 16),
+            write_errors: counter("telemetry_write_errors_total", &[], 1),
+            rejected: counter(
+                "telemetry_rejected_values_total",
+                &["metric", "reason"],
+                8 * metrics + 8,
+            ),
+            overflow: counter("telemetry_label_overflow_total", &["metric"], metrics + 1),
+        }
+    }
+}
+
+// === impl MetricsEngine: first use ===
+
+const SELF_HELP: [(&str, &str); 5] = [
+    (
+        "telemetry_events_total",
+        "Events logged as lines, by evt, level and source",
+    ),
+    (
+        "telemetry_dropped_events_total",
+        "Event lines not written, by reason (queue_full, write_failed, shutdown_timeout)",
+    ),
+    (
+        "telemetry_write_errors_total",
+        "Errors writing event lines to the daily files",
+    ),
+    (
+        "telemetry_rejected_values_total",
+        "Metric updates skipped for a bad value, by metric and reason (missing, not_numeric, negative, nan, infinite)",
+    ),
+    (
+        "telemetry_label_overflow_total",
+        "Metric updates sent to the __overflow__ series because the metric had reached its label-set cap",
+    ),
+];
+
+impl MetricsEngine {
+    /// Describes every metric and creates the zero series, once.
+    fn ensure_init(&self) {
+        self.init.call_once(|| {
+            self.describe_all();
+            self.create_zero_series();
+        });
+    }
+
+    fn describe_all(&self) {
+        metrics::with_recorder(|r| {
+            for (name, help) in SELF_HELP {
+                r.describe_counter(KeyName::from(name), None, SharedString::from(help));
+            }
+            for m in &self.metrics {
+                let (name, help) = (
+                    KeyName::from(m.name.clone()),
+                    SharedString::from(m.help.clone()),
+                );
+                let unit = m.unit.as_deref().and_then(Unit::from_string);
+                match (m.kind, m.float) {
+                    (Kind::Counter, false) => r.describe_counter(name, unit, help),
+                    (Kind::Histogram, _) => r.describe_histogram(name, unit, help),
+                    _ => r.describe_gauge(name, unit, help),
+                }
+            }
+        });
+    }
+
+    fn create_zero_series(&self) {
+        for reason in DROP_REASONS {
+            self.own.dropped.precreate([reason]);
+        }
+        self.own.write_errors.precreate([]);
+        for (i, m) in self.metrics.iter().enumerate() {
+            self.create_metric_zero_series(i, m);
+        }
+    }
+
+    fn create_metric_zero_series(&self, i: usize, m: &MetricDef) {
+        for reason in reject_reasons(m) {
+            self.own.rejected.precreate([m.name.as_str(), reason]);
+        }
+        let mut has_fields = false;
+        for rule in self.rules.iter().filter(|r| r.metric == i) {
+            let fields = rule
+                .sources
+                .iter()
+                .any(|s| matches!(s, LabelSource::Field(_)));
+            has_fields |= fields;
+            for set in &rule.precreate {
+                self.tables[i].precreate(set.iter().map(String::as_str));
+            }
+            // A series without field labels is known in advance: show it from
+            // the start (not for gauges: 0 is not a reading).
+            if !fields && m.kind != Kind::Gauge {
+                self.tables[i].precreate(rule.sources.iter().map(static_value));
+            }
+        }
+        if has_fields {
+            self.own.overflow.precreate([m.name.as_str()]);
+        }
+    }
+}
+
+fn static_value(s: &LabelSource) -> &str {
+    match s {
+        LabelSource::Static(v) => v,
+        LabelSource::Field(_) => "",
+    }
+}
+
+/// The reasons a metric's values can be rejected for.
+fn reject_reasons(m: &MetricDef) -> &'static [&'static str] {
+    match (m.kind, m.float) {
+        (Kind::Counter, false) => &[],
+        (Kind::Counter, true) | (Kind::DailySum, _) => {
+            &["missing", "not_numeric", "negative", "nan", "infinite"]
+        }
+        (Kind::Gauge | Kind::Histogram, _) => &["missing", "not_numeric", "nan", "infinite"],
+    }
+}
+
+// === impl MetricsEngine: events ===
+
+impl MetricsEngine {
+    /// Counts one logged line and applies every matching rule.
+    pub(crate) fn on_event(&self, ev: &dyn EventView) {
+        self.ensure_init();
+        with_scratch(|key| self.on_event_with(ev, key));
+    }
+
+    fn on_event_with(&self, ev: &dyn EventView, key: &mut LabelKey) {
+        key.clear();
+        key.push_str(ev.evt());
+        key.push_str(ev.level().as_str());
+        key.push_str(ev.source());
+        self.own.events.with_handle(key, increment_by_one);
+        let Some(rules) = self.by_evt.get(ev.evt()) else {
+            return;
+        };
+        let day = day_of(ev.ts_unix_ms());
+        if !self.daily.is_empty() {
+            self.advance_day(day);
+        }
+        for &i in rules.iter() {
+            self.apply(&self.rules[i], ev, key, day, Mode::Live);
+        }
+    }
+
+    fn apply(&self, rule: &RuleDef, ev: &dyn EventView, key: &mut LabelKey, day: i64, mode: Mode) {
+        if rule.level_mask & level_bit(ev.level()) == 0 {
+            return;
+        }
+        if !rule
+            .when
+            .iter()
+            .all(|(field, want)| text_equals(ev.field(field), want))
+        {
+            return;
+        }
+        let metric = &self.metrics[rule.metric];
+        let update = match &rule.value {
+            None => Update::One,
+            Some(field) => match checked_value(ev.field(field), metric.kind) {
+                Ok(v) => Update::Value(v),
+                Err(reason) if mode == Mode::Live => return self.reject(&metric.name, reason, key),
+                Err(_) => return,
+            },
+        };
+        key.clear();
+        for src in &rule.sources {
+            match src {
+                LabelSource::Field(f) => key.push_value(ev.field(f)),
+                LabelSource::Static(v) => key.push_str(v),
+            }
+        }
+        let kind = metric.kind;
+        let placed =
+            self.tables[rule.metric].with_handle(key, |h| apply_update(h, kind, update, day));
+        if placed == Placed::Overflow && mode == Mode::Live {
+            key.clear();
+            key.push_str(&metric.name);
+            self.own.overflow.with_handle(key, increment_by_one);
+        }
+    }
+
+    fn reject(&self, metric: &str, reason: &'static str, key: &mut LabelKey) {
+        key.clear();
+        key.push_str(metric);
+        key.push_str(reason);
+        self.own.rejected.with_handle(key, increment_by_one);
+    }
+
+    /// Counts `n` event lines not written, for `reason` (`queue_full`,
+    /// `write_failed` or `shutdown_timeout`).
+    pub(crate) fn on_dropped(&self, reason: &'static str, n: u64) {
+        self.ensure_init();
+        with_scratch(|key| {
+            key.clear();
+            key.push_str(reason);
+            self.own.dropped.with_handle(key, |h| increment(h, n));
+        });
+    }
+
+    /// Counts `n` failed writes (called from the writer thread).
+    pub(crate) fn on_write_error(&self, n: u64) {
+        self.ensure_init();
+        with_scratch(|key| {
+            key.clear();
+            self.own.write_errors.with_handle(key, |h| increment(h, n));
+        });
+    }
+}
+
+fn with_scratch(f: impl FnOnce(&mut LabelKey)) {
+    let mut f = Some(f);
+    let _ = SCRATCH.try_with(|cell| {
+        if let (Ok(mut key), Some(f)) = (cell.try_borrow_mut(), f.take()) {
+            f(&mut key);
+        }
+    });
+    // Re-entered, or thread-local storage already gone: use a fresh key.
+    if let Some(f) = f {
+        f(&mut LabelKey::default());
+    }
+}
+
+fn increment_by_one(h: &Handle) {
+    increment(h, 1);
+}
+
+fn increment(h: &Handle, n: u64) {
+    if let Handle::Counter(c) = h {
+        c.increment(n);
+    }
+}
+
+fn apply_update(h: &Handle, kind: Kind, update: Update, day: i64) {
+    let v = match update {
+        Update::One => 1.0,
+        Update::Value(v) => v,
+    };
+    match h {
+        Handle::Counter(c) => c.increment(1),
+        Handle::Gauge(g) if kind == Kind::Counter => g.increment(v),
+        Handle::Gauge(g) => g.set(v),
+        Handle::Histogram(hist) => hist.record(v),
+        Handle::Daily(d) => d.add(day, v),
+    }
+}
+
+/// The number in a value field, or the reason it is refused.
+fn checked_value(value: Option<FieldValue<'_>>, kind: Kind) -> Result<f64, &'static str> {
+    let value = value.ok_or("missing")?;
+    let v = value.as_f64().ok_or("not_numeric")?;
+    if v.is_nan() {
+        Err("nan")
+    } else if v.is_infinite() {
+        Err("infinite")
+    } else if v < 0.0 && matches!(kind, Kind::Counter | Kind::DailySum) {
+        Err("negative")
+    } else {
+        Ok(v)
+    }
+}
+
+/// Whether the field, written as label text, equals `want`.
+fn text_equals(value: Option<FieldValue<'_>>, want: &str) -> bool {
+    match value {
+        None => false,
+        Some(FieldValue::Str(s)) => s == want,
+        Some(FieldValue::U64(v)) => itoa::Buffer::new().format(v) == want,
+        Some(FieldValue::I64(v)) => itoa::Buffer::new().format(v) == want,
+        Some(FieldValue::Bool(b)) => want == if b { "true" } else { "false" },
+        Some(v) => {
+            let mut text = String::new();
+            v.write_label(&mut text);
+            text == want
+        }
+    }
+}
+
+// === impl MetricsEngine: days ===
+
+impl MetricsEngine {
+    /// Called by the writer thread at least every 500 ms: at midnight UTC,
+    /// daily sums drop to zero.
+    pub(crate) fn tick(&self, now_unix_ms: i64) {
+        self.ensure_init();
+        self.advance_day(day_of(now_unix_ms));
+    }
+
+    /// Makes `day` current if it is newer, zeroing the daily sums of earlier days.
+    fn advance_day(&self, day: i64) {
+        let mut current = self.today.load(Ordering::Acquire);
+        while day > current {
+            match self
+                .today
+                .compare_exchange(current, day, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return self.roll_daily_sums(day),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    fn roll_daily_sums(&self, today: i64) {
+        for &m in &self.daily {
+            self.tables[m].for_each(|h| {
+                if let Handle::Daily(d) = h {
+                    d.roll_to(today);
+                }
+            });
+        }
+    }
+
+    /// Re-adds today's daily sums from the lines of today's event file, at
+    /// start-up. Lines that do not parse, lines of other days and rejected
+    /// values are skipped silently (they were counted when first logged).
+    pub(crate) fn restore_daily_sums(&self, today: i64, lines: &mut dyn Iterator<Item = String>) {
+        self.ensure_init();
+        self.advance_day(today);
+        let daily_rules: Vec<&RuleDef> = (self.rules.iter())
+            .filter(|r| self.metrics[r.metric].kind == Kind::DailySum)
+            .collect();
+        if daily_rules.is_empty() {
+            return;
+        }
+        let needles: Vec<String> = daily_rules.iter().map(|r| evt_needle(&r.evt)).collect();
+        let mut key = LabelKey::default();
+        for line in lines {
+            if !needles.iter().any(|n| line.contains(n.as_str())) {
+                continue;
+            }
+            let Some(ev) = JsonLine::parse(&line) else {
+                continue;
+            };
+            if day_of(ev.ts_unix_ms()) != today {
+                continue;
+            }
+            for rule in daily_rules.iter().filter(|r| r.evt == ev.evt()) {
+                self.apply(rule, &ev, &mut key, today, Mode::Restore);
+            }
+        }
+    }
+}
+
+/// The text `"evt":"<evt>"` as the line encoder writes it.
+fn evt_needle(evt: &str) -> String {
+    let quoted = serde_json::to_string(evt).unwrap_or_default();
+    format!("\"evt\":{quoted}")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::exporter::{ExporterConfig, build_recorder};
+    use crate::exposition::finish_exposition;
+    use crate::value::{LineLevel, OwnedValue};
+
+    /// 2025-10-06T13:43:10.123Z, day 20367.
+    pub(crate) const TS: i64 = 1_759_758_190_123;
+    pub(crate) const DAY_MS: i64 = 86_400_000;
+
+    /// A synthetic logged event.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Ev {
+        pub(crate) evt: &'static str,
+        pub(crate) level: LineLevel,
+        pub(crate) source: &'static str,
+        pub(crate) ts: i64,
+        pub(crate) fields: Vec<(&'static str, OwnedValue)>,
+    }
+
+    impl Ev {
+        pub(crate) fn new(evt: &'static str) -> Self {
+            Ev {
+                evt,
+                level: LineLevel::Info,
+                source: "app",
+                ts: TS,
+                fields: Vec::new(),
+            }
+        }
+        pub(crate) fn level(mut self, level: LineLevel) -> Self {
+            self.level = level;
+            self
+        }
+        pub(crate) fn at(mut self, ts: i64) -> Self {
+            self.ts = ts;
+            self
+        }
+        pub(crate) fn s(mut self, k: &'static str, v: &str) -> Self {
+            self.fields.push((k, OwnedValue::Str(v.to_string())));
+            self
+        }
+        pub(crate) fn u(mut self, k: &'static str, v: u64) -> Self {
+            self.fields.push((k, OwnedValue::U64(v)));
+            self
+        }
+        pub(crate) fn f(mut self, k: &'static str, v: f64) -> Self {
+            self.fields.push((k, OwnedValue::F64(v)));
+            self
+        }
+        pub(crate) fn b(mut self, k: &'static str, v: bool) -> Self {
+            self.fields.push((k, OwnedValue::Bool(v)));
+            self
+        }
+    }
+
+    impl EventView for Ev {
+        fn evt(&self) -> &str {
+            self.evt
+        }
+        fn level(&self) -> LineLevel {
+            self.level
+        }
+        fn source(&self) -> &str {
+            self.source
+        }
+        fn ts_unix_ms(&self) -> i64 {
+            self.ts
+        }
+        fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+            self.fields
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_value())
+        }
+    }
+
+    /// Runs `f` against a fresh engine and a local Prometheus recorder, and
+    /// returns the finished exposition text.
+    pub(crate) fn render_with(rules: Vec<MetricRule>, f: impl FnOnce(&MetricsEngine)) -> String {
+        let engine = MetricsEngine::new(rules, 1_000).expect("valid rules");
+        let recorder = build_recorder(&ExporterConfig::default(), &engine).expect("recorder");
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || f(&engine));
+        finish_exposition(&handle.render(), &engine.float_counters())
+    }
+
+    /// The exposition text without the `telemetry_*` self-metrics.
+    pub(crate) fn without_self(text: &str) -> String {
+        let families = text.split_inclusive("\n\n");
+        families
+            .filter(|f| !f.starts_with("# HELP telemetry_"))
+            .collect()
+    }
+
+    /// Only the self-metric families named `names`.
+    fn only(text: &str, names: &[&str]) -> String {
+        let wanted = |f: &&str| names.iter().any(|n| f.starts_with(&format!("# HELP {n} ")));
+        text.split_inclusive("\n\n").filter(wanted).collect()
+    }
+
+    fn events(engine: &MetricsEngine, evs: &[Ev]) {
+        evs.iter().for_each(|e| engine.on_event(e));
+    }
+
+    fn error_ev(status: u64, code: &str, model: &str) -> Ev {
+        Ev::new("openrouter_error")
+            .level(LineLevel::Error)
+            .u("status", status)
+            .s("code", code)
+            .s("component", "translation_service")
+            .s("model", model)
+    }
+
+    #[test]
+    fn a_counter_counts_events_per_label_set_with_precreated_zeros() {
+        let rule = MetricRule::counter("openrouter_errors_total")
+            .on("openrouter_error")
+            .labels(["status", "code", "component", "model"])
+            .help("Failed OpenRouter calls")
+            .precreate([[
+                ("status", "401"),
+                ("code", "invalid_key"),
+                ("component", "translation_service"),
+                ("model", "m1"),
+            ]]);
+        let text = render_with(vec![rule], |e| {
+            events(
+                e,
+                &[
+                    error_ev(429, "rate_limited", "m1"),
+                    error_ev(429, "rate_limited", "m1"),
+                    error_ev(500, "server_error", "m2"),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            "# HELP openrouter_errors_total Failed OpenRouter calls
+# TYPE openrouter_errors_total counter
+openrouter_errors_total{status=\"401\",code=\"invalid_key\",component=\"translation_service\",model=\"m1\"} 0
+openrouter_errors_total{status=\"429\",code=\"rate_limited\",component=\"translation_service\",model=\"m1\"} 2
+openrouter_errors_total{status=\"500\",code=\"server_error\",component=\"translation_service\",model=\"m2\"} 1
+
+"
+        );
+    }
+
+    #[test]
+    fn a_counter_with_a_value_is_a_float_total_typed_counter() {
+        let rules = vec![
+            MetricRule::counter("cost_usd_total")
+                .on("call")
+                .value("cost_usd")
+                .labels(["model"])
+                .help("Cost")
+                .unit("usd"),
+            MetricRule::counter("cost_usd_total")
+                .on("bonus")
+                .labels(["model"]),
+        ];
+        let text = render_with(rules, |e| {
+            let call = |c: f64| Ev::new("call").s("model", "m").f("cost_usd", c);
+            events(
+                e,
+                &[
+                    call(0.25),
+                    call(0.5),
+                    call(0.0),
+                    Ev::new("bonus").s("model", "m"),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            "# HELP cost_usd_total Cost
+# TYPE cost_usd_total counter
+cost_usd_total{model=\"m\"} 1.75
+
+"
+        );
+    }
+
+    #[test]
+    fn a_gauge_holds_the_last_value_and_starts_absent() {
+        let rule = MetricRule::gauge("queue_pending_jobs")
+            .on("queue_depth")
+            .value("pending")
+            .help("Jobs waiting");
+        assert_eq!(
+            without_self(&render_with(vec![rule.clone()], |e| e.tick(TS))),
+            ""
+        );
+        let text = render_with(vec![rule], |e| {
+            events(
+                e,
+                &[
+                    Ev::new("queue_depth").u("pending", 5),
+                    Ev::new("queue_depth").u("pending", 3),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            "# HELP queue_pending_jobs Jobs waiting\n# TYPE queue_pending_jobs gauge\nqueue_pending_jobs 3\n\n"
+        );
+    }
+
+    #[test]
+    fn a_histogram_has_bucket_sum_and_count_series() {
+        let rule = MetricRule::histogram("call_latency_seconds")
+            .on("call")
+            .value("latency_s")
+            .labels(["model"])
+            .buckets([0.5, 1.0, 5.0])
+            .help("Call latency");
+        let text = render_with(vec![rule], |e| {
+            let call = |l: f64| Ev::new("call").s("model", "m").f("latency_s", l);
+            events(e, &[call(0.2), call(0.7), call(3.0), call(10.0)]);
+        });
+        assert_eq!(
+            without_self(&text),
+            "# HELP call_latency_seconds Call latency
+# TYPE call_latency_seconds histogram
+call_latency_seconds_bucket{model=\"m\",le=\"0.5\"} 1
+call_latency_seconds_bucket{model=\"m\",le=\"1\"} 2
+call_latency_seconds_bucket{model=\"m\",le=\"5\"} 3
+call_latency_seconds_bucket{model=\"m\",le=\"+Inf\"} 4
+call_latency_seconds_sum{model=\"m\"} 13.9
+call_latency_seconds_count{model=\"m\"} 4
+
+"
+        );
+    }
+
+    #[test]
+    fn a_histogram_without_labels_is_there_from_the_start_with_default_buckets() {
+        let rule = MetricRule::histogram("translation_latency_seconds")
+            .on("done")
+            .value("latency_s");
+        let text = render_with(vec![rule], |e| e.tick(TS));
+        let want_buckets: String = crate::rule::LATENCY_BUCKETS
+            .iter()
+            .map(|b| format!("translation_latency_seconds_bucket{{le=\"{b}\"}} 0\n"))
+            .collect();
+        assert_eq!(
+            without_self(&text),
+            format!(
+                "# HELP translation_latency_seconds Distribution of latency_s over done events
+# TYPE translation_latency_seconds histogram
+{want_buckets}translation_latency_seconds_bucket{{le=\"+Inf\"}} 0
+translation_latency_seconds_sum 0
+translation_latency_seconds_count 0
+
+"
+            )
+        );
+    }
+
+    fn daily_rule() -> MetricRule {
+        MetricRule::daily_sum("daily_cost_usd")
+            .on("call")
+            .value("cost_usd")
+            .labels(["model"])
+            .help("Cost today")
+    }
+
+    fn call(model: &str, cost: f64, ts: i64) -> Ev {
+        Ev::new("call").s("model", model).f("cost_usd", cost).at(ts)
+    }
+
+    fn daily_text(body: &str) -> String {
+        format!("# HELP daily_cost_usd Cost today\n# TYPE daily_cost_usd gauge\n{body}\n")
+    }
+
+    #[test]
+    fn a_daily_sum_adds_up_the_day_and_ignores_late_events() {
+        let text = render_with(vec![daily_rule()], |e| {
+            events(
+                e,
+                &[
+                    call("m", 1.5, TS),
+                    call("m", 2.0, TS + 1000),
+                    call("m", 100.0, TS - DAY_MS),
+                    call("n", 0.25, TS),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            daily_text("daily_cost_usd{model=\"m\"} 3.5\ndaily_cost_usd{model=\"n\"} 0.25\n")
+        );
+    }
+
+    #[test]
+    fn a_daily_sum_resets_at_midnight_by_event_or_by_tick() {
+        let midnight = (TS / DAY_MS + 1) * DAY_MS;
+        let text = render_with(vec![daily_rule()], |e| {
+            events(
+                e,
+                &[
+                    call("m", 1.5, TS),
+                    call("n", 2.0, TS),
+                    call("m", 0.5, midnight),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            daily_text("daily_cost_usd{model=\"m\"} 0.5\ndaily_cost_usd{model=\"n\"} 0\n")
+        );
+        let text = render_with(vec![daily_rule()], |e| {
+            events(e, &[call("m", 1.5, TS)]);
+            e.tick(midnight - 1);
+            e.tick(midnight);
+            events(e, &[call("m", 9.0, midnight - 1)]);
+        });
+        assert_eq!(
+            without_self(&text),
+            daily_text("daily_cost_usd{model=\"m\"} 0\n")
+        );
+    }
+
+    #[test]
+    fn daily_sums_are_restored_from_todays_lines() {
+        let line = |ts: &str, level: &str, evt: &str, meta: &str| {
+            format!(
+                r#"{{"ts":"{ts}","level":"{level}","evt":"{evt}","source":"app","msg":"","meta":{meta}}}"#
+            )
+        };
+        let lines = vec![
+            line("2025-10-06T00:00:00.000Z", "info", "call", r#"{"model":"m","cost_usd":0.5}"#),
+            line("2025-10-06T23:59:59.999Z", "error", "call", r#"{"model":"m","cost_usd":0.25}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "call", r#"{"model":"n","cost_usd":"1.5"}"#),
+            line("2025-10-05T23:59:59.999Z", "info", "call", r#"{"model":"m","cost_usd":100}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "other", r#"{"model":"m","cost_usd":100}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "call", r#"{"model":"m","cost_usd":-4}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "call", r#"{"model":"m"}"#),
+            r#"{"ts":"2025-10-06T10:00:00.000Z","level":"info","evt":"call","meta":{"model":"m","cost_"#.to_string(),
+            "not json at all \"evt\":\"call\"".to_string(),
+        ];
+        let today = TS / DAY_MS;
+        let text = render_with(vec![daily_rule()], |e| {
+            e.restore_daily_sums(today, &mut lines.into_iter());
+            events(e, &[call("m", 1.0, TS)]);
+        });
+        assert_eq!(
+            without_self(&text),
+            daily_text("daily_cost_usd{model=\"m\"} 1.75\ndaily_cost_usd{model=\"n\"} 1.5\n")
+        );
+        // Restoring does not count the bad values again.
+        assert!(
+            text.contains(
+                "telemetry_rejected_values_total{metric=\"daily_cost_usd\",reason=\"negative\"} 0\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_counted_by_reason_and_never_applied() {
+        let rules = vec![
+            MetricRule::counter("cost_usd_total")
+                .on("call")
+                .value("cost"),
+            MetricRule::histogram("lat_seconds")
+                .on("call")
+                .value("lat")
+                .buckets([1.0]),
+        ];
+        let text = render_with(rules, |e| {
+            let c = || Ev::new("call").f("lat", 0.5);
+            events(
+                e,
+                &[
+                    c().f("cost", 0.5),
+                    c(),
+                    c().s("cost", "abc"),
+                    c().b("cost", true),
+                    c().f("cost", -1.0),
+                    c().s("cost", "-2"),
+                    c().f("cost", f64::NAN),
+                    c().s("cost", "NaN"),
+                    c().f("cost", f64::INFINITY),
+                    c().s("cost", " 0.25 "),
+                    Ev::new("call").f("cost", 1.0).f("lat", f64::NEG_INFINITY),
+                    Ev::new("call").f("cost", 1.0).f("lat", -3.0),
+                ],
+            );
+        });
+        let got = only(
+            &text,
+            &["cost_usd_total", "telemetry_rejected_values_total"],
+        );
+        assert_eq!(
+            got,
+            "# HELP cost_usd_total Sum of cost over call events
+# TYPE cost_usd_total counter
+cost_usd_total 2.75
+
+# HELP telemetry_rejected_values_total Metric updates skipped for a bad value, by metric and reason (missing, not_numeric, negative, nan, infinite)
+# TYPE telemetry_rejected_values_total counter
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"infinite\"} 1
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"missing\"} 1
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"nan\"} 2
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"negative\"} 2
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"not_numeric\"} 2
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"infinite\"} 1
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"missing\"} 0
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"nan\"} 0
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"not_numeric\"} 0
+
+"
+        );
+        assert!(
+            text.contains("lat_seconds_count 11\n") && text.contains("lat_seconds_sum 2\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn label_sets_past_the_cap_go_to_one_overflow_series_and_are_counted() {
+        let rule = MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["model", "status"])
+            .static_label("team", "nlp")
+            .max_series(2);
+        let text = render_with(vec![rule], |e| {
+            for m in ["a", "b", "c", "d", "a", "e"] {
+                e.on_event(&Ev::new("call").s("model", m).u("status", 200));
+            }
+        });
+        assert_eq!(
+            only(&text, &["calls_total", "telemetry_label_overflow_total"]),
+            "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{model=\"__overflow__\",status=\"__overflow__\",team=\"__overflow__\"} 3
+calls_total{model=\"a\",status=\"200\",team=\"nlp\"} 2
+calls_total{model=\"b\",status=\"200\",team=\"nlp\"} 1
+
+# HELP telemetry_label_overflow_total Metric updates sent to the __overflow__ series because the metric had reached its label-set cap
+# TYPE telemetry_label_overflow_total counter
+telemetry_label_overflow_total{metric=\"calls_total\"} 3
+
+"
+        );
+    }
+
+    #[test]
+    fn levels_and_when_select_events() {
+        let rules = vec![
+            MetricRule::counter("failed_total")
+                .on("call")
+                .levels([LineLevel::Error, LineLevel::Critical]),
+            MetricRule::counter("limited_total")
+                .on("call")
+                .when("status", "429")
+                .when("retry", "true"),
+            MetricRule::counter("half_total")
+                .on("call")
+                .when("ratio", "0.5"),
+        ];
+        let text = render_with(rules, |e| {
+            events(
+                e,
+                &[
+                    Ev::new("call")
+                        .u("status", 429)
+                        .b("retry", true)
+                        .f("ratio", 0.5),
+                    Ev::new("call")
+                        .level(LineLevel::Error)
+                        .u("status", 429)
+                        .b("retry", false),
+                    Ev::new("call")
+                        .level(LineLevel::Critical)
+                        .s("status", "429")
+                        .s("retry", "true"),
+                    Ev::new("call").level(LineLevel::Warning).f("ratio", 0.25),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            "# HELP failed_total Count of call events\n# TYPE failed_total counter\nfailed_total 2\n\n\
+             # HELP half_total Count of call events\n# TYPE half_total counter\nhalf_total 1\n\n\
+             # HELP limited_total Count of call events\n# TYPE limited_total counter\nlimited_total 2\n\n"
+        );
+    }
+
+    #[test]
+    fn self_metrics_count_events_drops_and_write_errors() {
+        let text = render_with(vec![MetricRule::counter("x_total").on("x")], |e| {
+            events(
+                e,
+                &[
+                    Ev::new("x"),
+                    Ev::new("x"),
+                    Ev::new("y").level(LineLevel::Debug),
+                ],
+            );
+            e.on_dropped("queue_full", 5);
+            e.on_dropped("shutdown_timeout", 1);
+            e.on_write_error(2);
+        });
+        assert_eq!(
+            only(&text, &["telemetry_events_total", "telemetry_dropped_events_total", "telemetry_write_errors_total"]),
+            "# HELP telemetry_dropped_events_total Event lines not written, by reason (queue_full, write_failed, shutdown_timeout)
+# TYPE telemetry_dropped_events_total counter
+telemetry_dropped_events_total{reason=\"queue_full\"} 5
+telemetry_dropped_events_total{reason=\"shutdown_timeout\"} 1
+telemetry_dropped_events_total{reason=\"write_failed\"} 0
+
+# HELP telemetry_events_total Events logged as lines, by evt, level and source
+# TYPE telemetry_events_total counter
+telemetry_events_total{evt=\"x\",level=\"info\",source=\"app\"} 2
+telemetry_events_total{evt=\"y\",level=\"debug\",source=\"app\"} 1
+
+# HELP telemetry_write_errors_total Errors writing event lines to the daily files
+# TYPE telemetry_write_errors_total counter
+telemetry_write_errors_total 2
+
+"
+        );
+    }
+
+    #[test]
+    fn missing_label_fields_give_empty_values_and_long_ones_are_cut() {
+        let rule = MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["model", "status"]);
+        let long = "x".repeat(300);
+        let text = render_with(vec![rule], |e| {
+            events(
+                e,
+                &[
+                    Ev::new("call").s("model", &long),
+                    Ev::new("call").u("status", 7),
+                ],
+            );
+        });
+        let cut = "x".repeat(256);
+        assert_eq!(
+            without_self(&text),
+            format!(
+                "# HELP calls_total Count of call events\n# TYPE calls_total counter\n\
+                 calls_total{{model=\"\",status=\"7\"}} 1\ncalls_total{{model=\"{cut}\",status=\"\"}} 1\n\n"
+            )
+        );
+    }
+
+    #[test]
+    fn handles_resolved_once_serve_every_thread() {
+        let rule = MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["model"]);
+        let text = render_with(vec![rule], |e| {
+            e.on_event(&Ev::new("call").s("model", "m"));
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        (0..1_000).for_each(|_| e.on_event(&Ev::new("call").s("model", "m")))
+                    });
+                }
+            });
+        });
+        assert!(text.contains("calls_total{model=\"m\"} 4001\n"), "{text}");
+        assert!(
+            text.contains(
+                "telemetry_events_total{evt=\"call\",level=\"info\",source=\"app\"} 4001\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_engine_is_send_and_sync_and_reports_buckets_and_float_counters() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<MetricsEngine>();
+        let engine = MetricsEngine::new(
+            vec![
+                MetricRule::histogram("h_seconds").on("e").value("v"),
+                MetricRule::counter("c_usd_total").on("e").value("v"),
+                MetricRule::counter("n_total").on("e"),
+            ],
+            10,
+        )
+        .expect("valid");
+        assert_eq!(
+            engine.histogram_buckets(),
+            [(
+                "h_seconds".to_string(),
+                crate::rule::LATENCY_BUCKETS.to_vec()
+            )]
+        );
+        assert_eq!(engine.float_counters(), ["c_usd_total"]);
+    }
+
+    #[test]
+    fn descriptions_and_units_reach_the_recorder() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let engine = MetricsEngine::new(
+            vec![
+                MetricRule::histogram("lat_seconds")
+                    .on("e")
+                    .value("v")
+                    .unit("seconds")
+                    .help("Latency"),
+            ],
+            10,
+        )
+        .expect("valid");
+        metrics::with_local_recorder(&recorder, || engine.on_event(&Ev::new("e").f("v", 0.5)));
+        let found = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find(|(k, ..)| k.key().name() == "lat_seconds");
+        let (_, unit, help, value) = found.expect("lat_seconds registered");
+        assert_eq!(
+            (unit, help.as_deref()),
+            (Some(Unit::Seconds), Some("Latency"))
+        );
+        assert!(matches!(value, DebugValue::Histogram(v) if v.len() == 1));
+    }
+}
