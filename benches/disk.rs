@@ -15,8 +15,15 @@ use tracing_subscriber::layer::SubscriberExt;
 const EVENTS: u64 = 1_000_000;
 
 fn emit(i: u64) {
-    tracing::error!(evt = "openrouter_error", status = 429, code = "rate_limited",
-                    model = "deepseek/deepseek-v3.2-exp", component = "translation_service", i, "429 Rate limit");
+    tracing::error!(
+        evt = "openrouter_error",
+        status = 429,
+        code = "rate_limited",
+        model = "deepseek/deepseek-v3.2-exp",
+        component = "translation_service",
+        i,
+        "429 Rate limit"
+    );
 }
 
 fn burst(dispatch: &Dispatch, threads: u64) {
@@ -32,29 +39,50 @@ fn burst(dispatch: &Dispatch, threads: u64) {
 }
 
 fn ours(dir: &Path, threads: u64) {
-    let (layer, guard) = evt_telemetry::Telemetry::builder().log_dir(dir).build().unwrap();
-    burst(&Dispatch::new(tracing_subscriber::registry().with(layer)), threads);
+    let (layer, guard) = evt_telemetry::Telemetry::builder()
+        .log_dir(dir)
+        .build()
+        .unwrap();
+    burst(
+        &Dispatch::new(tracing_subscriber::registry().with(layer)),
+        threads,
+    );
     drop(guard);
 }
 
 fn appender(dir: &Path, threads: u64) {
     let file = tracing_appender::rolling::daily(dir, "events.jsonl");
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(file);
-    let layer = tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(writer);
-    burst(&Dispatch::new(tracing_subscriber::registry().with(layer)), threads);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(file);
+    let layer = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_writer(writer);
+    burst(
+        &Dispatch::new(tracing_subscriber::registry().with(layer)),
+        threads,
+    );
     drop(guard);
 }
 
 fn count_lines(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap().iter().filter(|&&b| b == b'\n').count() as u64)
+        .map(|e| {
+            std::fs::read(e.unwrap().path())
+                .unwrap()
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64
+        })
         .sum()
 }
 
 /// Runs one case; returns lines on disk per second.
 fn run(mode: &str, threads: u64) -> f64 {
-    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "target".into())).unwrap();
+    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "target".into()))
+        .unwrap();
     let start = Instant::now();
     match mode {
         "ours" => ours(dir.path(), threads),
@@ -72,7 +100,10 @@ fn run(mode: &str, threads: u64) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     if let [mode, threads] = args.as_slice() {
         run(mode, threads.parse().expect("threads"));
         return;
@@ -80,6 +111,9 @@ fn main() {
     for threads in [1, 2] {
         let anchor = run("appender", threads);
         let ours = run("ours", threads);
-        println!("ratio lines/s ours/appender, {threads} producer(s): {:.2}x", ours / anchor);
+        println!(
+            "ratio lines/s ours/appender, {threads} producer(s): {:.2}x",
+            ours / anchor
+        );
     }
 }

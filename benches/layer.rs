@@ -15,32 +15,67 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, fmt};
 
 fn emit() {
-    tracing::error!(evt = "openrouter_error", status = 429, code = "rate_limited",
-                    model = "deepseek/deepseek-v3.2-exp", component = "translation_service", "429 Rate limit");
+    tracing::error!(
+        evt = "openrouter_error",
+        status = 429,
+        code = "rate_limited",
+        model = "deepseek/deepseek-v3.2-exp",
+        component = "translation_service",
+        "429 Rate limit"
+    );
 }
 
 fn emit_anchor() {
-    tracing::error!(evt = "openrouter_error", status = 429, code = "rate_limited",
-                    model = "deepseek/deepseek-v3.2-exp", component = "translation_service", "429 Rate limit");
+    tracing::error!(
+        evt = "openrouter_error",
+        status = 429,
+        code = "rate_limited",
+        model = "deepseek/deepseek-v3.2-exp",
+        component = "translation_service",
+        "429 Rate limit"
+    );
 }
 
 fn fmt_json() -> impl tracing::Subscriber + Send + Sync {
-    tracing_subscriber::registry().with(fmt::layer().json().flatten_event(true).with_writer(std::io::sink))
+    tracing_subscriber::registry().with(
+        fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::sink),
+    )
 }
 
 fn ours(dir: &std::path::Path, rules: bool) -> (Dispatch, evt_telemetry::Guard) {
-    let mut b = Telemetry::builder().log_dir(dir).discard_lines_for_benchmarks(true);
+    let mut b = Telemetry::builder()
+        .log_dir(dir)
+        .discard_lines_for_benchmarks(true);
     if rules {
         b = b
-            .rule(MetricRule::counter("openrouter_errors_total").on("openrouter_error")
-                .labels(["status", "code", "component", "model"]).help("Errors"))
-            .rule(MetricRule::histogram("openrouter_error_status").on("openrouter_error").value("status")
-                .help("Status histogram (bench)"))
-            .rule(MetricRule::daily_sum("daily_error_status").on("openrouter_error").value("status")
-                .labels(["model"]).help("Daily sum (bench)"));
+            .rule(
+                MetricRule::counter("openrouter_errors_total")
+                    .on("openrouter_error")
+                    .labels(["status", "code", "component", "model"])
+                    .help("Errors"),
+            )
+            .rule(
+                MetricRule::histogram("openrouter_error_status")
+                    .on("openrouter_error")
+                    .value("status")
+                    .help("Status histogram (bench)"),
+            )
+            .rule(
+                MetricRule::daily_sum("daily_error_status")
+                    .on("openrouter_error")
+                    .value("status")
+                    .labels(["model"])
+                    .help("Daily sum (bench)"),
+            );
     }
     let (layer, guard) = b.build().expect("build");
-    (Dispatch::new(tracing_subscriber::registry().with(layer)), guard)
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        guard,
+    )
 }
 
 /// Case 1: formatting only (no-op writer) — ours vs fmt json.
@@ -50,7 +85,9 @@ fn format_only(c: &mut Criterion) {
     let (ours, guard) = ours(dir.path(), false);
     dispatcher::with_default(&ours, || g.bench_function("evt_layer", |b| b.iter(emit)));
     let anchor = Dispatch::new(fmt_json());
-    dispatcher::with_default(&anchor, || g.bench_function("fmt_json", |b| b.iter(emit_anchor)));
+    dispatcher::with_default(&anchor, || {
+        g.bench_function("fmt_json", |b| b.iter(emit_anchor))
+    });
     g.finish();
     drop(guard);
 }
@@ -76,7 +113,9 @@ fn log_and_metrics(c: &mut Criterion) {
             })
         })
     });
-    dispatcher::with_default(&anchor, || g.bench_function("fmt_json_alone", |b| b.iter(emit_anchor)));
+    dispatcher::with_default(&anchor, || {
+        g.bench_function("fmt_json_alone", |b| b.iter(emit_anchor))
+    });
     g.finish();
     drop(guard);
 }
@@ -92,7 +131,13 @@ fn event_without_evt(c: &mut Criterion) {
         })
     });
     drop(ours);
-    let nobody = Dispatch::new(tracing_subscriber::registry().with(fmt::layer().with_writer(std::io::sink).with_filter(filter_fn(|_| false))));
+    let nobody = Dispatch::new(
+        tracing_subscriber::registry().with(
+            fmt::layer()
+                .with_writer(std::io::sink)
+                .with_filter(filter_fn(|_| false)),
+        ),
+    );
     dispatcher::with_default(&nobody, || {
         g.bench_function("no_layer_wants_it", |b| {
             b.iter(|| tracing::info!(status = 200, model = "m", "wanted by nobody"))

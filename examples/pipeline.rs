@@ -59,9 +59,15 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn num(s: &str) -> Result<f64, String> {
-    s.parse::<f64>().map_err(|_| format!("not a number: {s}")).and_then(|v| {
-        if v.is_finite() && v >= 0.0 { Ok(v) } else { Err(format!("out of range: {s}")) }
-    })
+    s.parse::<f64>()
+        .map_err(|_| format!("not a number: {s}"))
+        .and_then(|v| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(format!("out of range: {s}"))
+            }
+        })
 }
 
 /// SplitMix64: small, seedable, good enough for a simulation.
@@ -121,32 +127,79 @@ fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
     let burst = if sim.rate_limited_now() { 0.30 } else { 0.02 };
     let failure = match roll {
         r if r < 0.0005 => Some((401, "invalid_key", "401 Invalid API key")),
-        r if r < 0.0008 => Some((402, "payment_required", "402 Payment required: insufficient credits")),
+        r if r < 0.0008 => Some((
+            402,
+            "payment_required",
+            "402 Payment required: insufficient credits",
+        )),
         r if r < 0.0008 + burst => Some((429, "rate_limited", "429 Rate limit exceeded")),
-        r if r < 0.0158 + burst => Some((502, "bad_gateway", "502 Bad gateway from upstream provider")),
+        r if r < 0.0158 + burst => {
+            Some((502, "bad_gateway", "502 Bad gateway from upstream provider"))
+        }
         r if r < 0.0258 + burst => Some((503, "unavailable", "503 Provider unavailable")),
         _ => None,
     };
     let Some((status, code, msg)) = failure else {
         let (tokens_in, tokens_out) = (400 + rng.below(3000), 300 + rng.below(2500));
         let cost_usd = (tokens_in as f64 * price_in + tokens_out as f64 * price_out) / 1e6;
-        sim.totals.micro_usd.fetch_add((cost_usd * 1e6) as u64, Relaxed);
-        info!(evt = "openrouter_call", source = COMPONENT, component = COMPONENT, model, latency_s, tokens_in,
-              tokens_out, cost_usd, outcome = "success", status = 200u64, "call ok");
+        sim.totals
+            .micro_usd
+            .fetch_add((cost_usd * 1e6) as u64, Relaxed);
+        info!(
+            evt = "openrouter_call",
+            source = COMPONENT,
+            component = COMPONENT,
+            model,
+            latency_s,
+            tokens_in,
+            tokens_out,
+            cost_usd,
+            outcome = "success",
+            status = 200u64,
+            "call ok"
+        );
         return true;
     };
     sim.totals.errors.fetch_add(1, Relaxed);
-    info!(evt = "openrouter_call", source = COMPONENT, component = COMPONENT, model, latency_s = latency_s.min(0.4),
-          tokens_in = 0u64, tokens_out = 0u64, cost_usd = 0.0, outcome = "error", status = status as u64, "call failed");
+    info!(
+        evt = "openrouter_call",
+        source = COMPONENT,
+        component = COMPONENT,
+        model,
+        latency_s = latency_s.min(0.4),
+        tokens_in = 0u64,
+        tokens_out = 0u64,
+        cost_usd = 0.0,
+        outcome = "error",
+        status = status as u64,
+        "call failed"
+    );
     let critical = matches!(status, 401 | 402);
     if rng.below(4) == 0 {
         // Shows redaction: neither the header nor the token reaches the file.
         let authorization = "Bearer sk-or-v1-0123456789abcdef0123456789abcdef";
-        error!(evt = "openrouter_error", source = COMPONENT, status = status as u64, code, component = COMPONENT,
-               model, critical, authorization, "{msg} (request sent with Bearer sk-or-v1-0123456789abcdef0123)");
+        error!(
+            evt = "openrouter_error",
+            source = COMPONENT,
+            status = status as u64,
+            code,
+            component = COMPONENT,
+            model,
+            critical,
+            authorization,
+            "{msg} (request sent with Bearer sk-or-v1-0123456789abcdef0123)"
+        );
     } else {
-        error!(evt = "openrouter_error", source = COMPONENT, status = status as u64, code, component = COMPONENT,
-               model, critical, "{msg}");
+        error!(
+            evt = "openrouter_error",
+            source = COMPONENT,
+            status = status as u64,
+            code,
+            component = COMPONENT,
+            model,
+            critical,
+            "{msg}"
+        );
     }
     false
 }
@@ -158,13 +211,23 @@ fn translate(sim: &Sim, rng: &mut Rng, job: u64) -> u64 {
     for _ in 0..3 {
         events += 2;
         if call_openrouter(sim, rng) {
-            info!(evt = "translation_done", component = COMPONENT, latency_s = started,
-                  paper_id = format!("paper-{job}").as_str(), "translated");
+            info!(
+                evt = "translation_done",
+                component = COMPONENT,
+                latency_s = started,
+                paper_id = format!("paper-{job}").as_str(),
+                "translated"
+            );
             sim.pending.fetch_sub(1, Relaxed);
             return events;
         }
     }
-    warn!(evt = "translation_failed", component = COMPONENT, paper_id = format!("paper-{job}").as_str(), "gave up");
+    warn!(
+        evt = "translation_failed",
+        component = COMPONENT,
+        paper_id = format!("paper-{job}").as_str(),
+        "gave up"
+    );
     sim.pending.fetch_sub(1, Relaxed);
     events
 }
@@ -176,7 +239,10 @@ fn worker(sim: Arc<Sim>, seed: u64, per_worker_rate: f64) {
         job += 1;
         emitted += translate(&sim, &mut rng, job);
         let due = Duration::from_secs_f64(emitted as f64 / per_worker_rate);
-        if let Some(ahead) = due.checked_sub(start.elapsed()).filter(|d| *d > Duration::from_millis(1)) {
+        if let Some(ahead) = due
+            .checked_sub(start.elapsed())
+            .filter(|d| *d > Duration::from_millis(1))
+        {
             thread::sleep(ahead.min(Duration::from_millis(200)));
         }
     }
@@ -207,7 +273,10 @@ fn pipeline_runs(sim: Arc<Sim>, seed: u64) {
         let _enter = span.enter();
         let failed_stage = (rng.below(10) == 0).then(|| rng.below(4));
         let mut duration_s = 0.0;
-        for (i, stage) in ["fetch", "translate", "render", "publish"].into_iter().enumerate() {
+        for (i, stage) in ["fetch", "translate", "render", "publish"]
+            .into_iter()
+            .enumerate()
+        {
             duration_s += rng.latency(2.0);
             info!(evt = "pipeline_stage", stage, "stage {stage}");
             if failed_stage == Some(i as u64) {
@@ -215,8 +284,18 @@ fn pipeline_runs(sim: Arc<Sim>, seed: u64) {
             }
         }
         match failed_stage {
-            None => info!(evt = "pipeline_run", result = "success", duration_s, "run finished"),
-            Some(_) => error!(evt = "pipeline_run", result = "failure", duration_s, "run failed"),
+            None => info!(
+                evt = "pipeline_run",
+                result = "success",
+                duration_s,
+                "run finished"
+            ),
+            Some(_) => error!(
+                evt = "pipeline_run",
+                result = "failure",
+                duration_s,
+                "run failed"
+            ),
         }
         sleep_unless_stopped(&sim, Duration::from_secs(5));
     }
@@ -246,7 +325,9 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(msg) => {
-            eprintln!("{msg}\nusage: pipeline [--duration SECS] [--log-dir DIR] [--listen ADDR] [--rate EVENTS_PER_SEC] [--seed N]");
+            eprintln!(
+                "{msg}\nusage: pipeline [--duration SECS] [--log-dir DIR] [--listen ADDR] [--rate EVENTS_PER_SEC] [--seed N]"
+            );
             std::process::exit(2);
         }
     };
@@ -260,7 +341,10 @@ fn main() {
             eprintln!("pipeline: {e}");
             std::process::exit(1);
         });
-    let addr = guard.prometheus().map(|p| p.local_addr()).unwrap_or(args.listen);
+    let addr = guard
+        .prometheus()
+        .map(|p| p.local_addr())
+        .unwrap_or(args.listen);
     let today = time::OffsetDateTime::now_utc().date();
     println!("metrics: http://{addr}/metrics");
     println!("logs: {}/events-{today}.jsonl", args.log_dir);
@@ -270,7 +354,12 @@ fn main() {
 }
 
 fn run(args: &Args, guard: &evt_telemetry::Guard) {
-    let sim = Arc::new(Sim { totals: Totals::default(), pending: AtomicI64::new(0), stop: AtomicBool::new(false), started: Instant::now() });
+    let sim = Arc::new(Sim {
+        totals: Totals::default(),
+        pending: AtomicI64::new(0),
+        stop: AtomicBool::new(false),
+        started: Instant::now(),
+    });
     let on_signal = sim.clone();
     ctrlc::set_handler(move || on_signal.stop.store(true, Relaxed)).expect("signal handler");
     let per_worker = args.rate / WORKERS as f64;
@@ -278,7 +367,10 @@ fn run(args: &Args, guard: &evt_telemetry::Guard) {
         .map(|w| {
             let sim = sim.clone();
             let seed = args.seed.wrapping_mul(1000).wrapping_add(w);
-            thread::Builder::new().name(format!("worker-{w}")).spawn(move || worker(sim, seed, per_worker)).unwrap()
+            thread::Builder::new()
+                .name(format!("worker-{w}"))
+                .spawn(move || worker(sim, seed, per_worker))
+                .unwrap()
         })
         .collect();
     let (s1, s2) = (sim.clone(), sim.clone());

@@ -8,21 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Subscriber;
-use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{Layer, Registry};
 
 use crate::clock::{Clock, SystemClock, day_of, unix_millis};
+use crate::console::console_layer;
 use crate::daily_files::DailyFiles;
 use crate::error::Error;
-use crate::exporter::{self, ExporterConfig};
+use crate::exporter::{self, ExporterConfig, IpNet};
 use crate::guard::Guard;
 use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
 use crate::metrics_engine::MetricsEngine;
 use crate::queue::Queue;
 use crate::redact::Redactor;
-use crate::rules::MetricRule;
+use crate::rule::MetricRule;
 use crate::rules_toml::parse_rules_toml;
 use crate::stats::Counters;
 use crate::writer::{Writer, WriterConfig};
@@ -57,6 +59,7 @@ impl Telemetry {
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 10 s |
 /// | [`redactor`](Self::redactor) | built-in names and patterns |
 /// | [`span_fields`](Self::span_fields) | on |
+/// | [`console_level`](Self::console_level) (only for `init`) | `INFO` |
 /// | [`stderr_diagnostics`](Self::stderr_diagnostics) | on |
 /// | [`clock`](Self::clock) | [`SystemClock`] |
 /// | [`rule`](Self::rule), [`rules_toml_file`](Self::rules_toml_file) | no rules (self-metrics only) |
@@ -84,6 +87,8 @@ pub struct TelemetryBuilder {
     rules_text: Vec<String>,
     max_series: usize,
     exporter: ExporterConfig,
+    allowed: Vec<String>,
+    console_level: LevelFilter,
     discard: bool,
 }
 
@@ -116,6 +121,8 @@ impl TelemetryBuilder {
             rules_text: Vec::new(),
             max_series: 1000,
             exporter: ExporterConfig::default(),
+            allowed: Vec::new(),
+            console_level: LevelFilter::INFO,
             discard: false,
         }
     }
@@ -266,7 +273,11 @@ impl TelemetryBuilder {
 
     /// A label added to every exported series (e.g. `env`, `instance`).
     /// Defaults to none.
-    pub fn prometheus_global_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn prometheus_global_label(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.exporter.global_labels.push((key.into(), value.into()));
         self
     }
@@ -274,7 +285,15 @@ impl TelemetryBuilder {
     /// Only peers in this network (`10.0.0.0/8`, `192.168.1.7`) may scrape;
     /// others get 403. Repeatable. Defaults to any peer that can connect.
     pub fn prometheus_allow(mut self, cidr: impl Into<String>) -> Self {
-        self.exporter.allowed.push(cidr.into());
+        self.allowed.push(cidr.into());
+        self
+    }
+
+    /// Lowest level the human-readable stderr layer installed by
+    /// [`init`](Self::init) shows (its fields are redacted like the files).
+    /// `LevelFilter::OFF` installs no such layer. Defaults to `INFO`.
+    pub fn console_level(mut self, level: LevelFilter) -> Self {
+        self.console_level = level;
         self
     }
 
@@ -302,9 +321,16 @@ impl TelemetryBuilder {
     {
         self.validate()?;
         let engine = Arc::new(MetricsEngine::new(self.take_rules()?, self.max_series)?);
-        let files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
-        let now = unix_millis(self.clock.now());
-        restore_daily_sums(&engine, &files, day_of(now));
+        let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
+        let today = day_of(unix_millis(self.clock.now()));
+        for day in [today - 1, today] {
+            let log_dir = |source| Error::LogDir {
+                path: self.log_dir.clone(),
+                source,
+            };
+            files.repair_if_exists(day).map_err(log_dir)?;
+        }
+        restore_daily_sums(&engine, &files, today);
         let queue = Arc::new(Queue::new(self.queue_bytes, self.lossy));
         let counters = Arc::new(Counters::default());
         let mut writer = Writer {
@@ -324,7 +350,11 @@ impl TelemetryBuilder {
             today: None,
         };
         writer.on_tick();
-        let handle = writer.spawn().map_err(|source| Error::LogDir { path: self.log_dir.clone(), source })?;
+        writer.publish_repairs();
+        let handle = writer.spawn().map_err(|source| Error::LogDir {
+            path: self.log_dir.clone(),
+            source,
+        })?;
         let inner = Inner {
             redactor: self.redactor,
             queue: queue.clone(),
@@ -360,7 +390,8 @@ impl TelemetryBuilder {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let cfg = self.exporter.clone();
+        let mut cfg = self.exporter.clone();
+        cfg.allowed = self.allowed_peers()?;
         let (layer, mut guard) = self.build()?;
         guard.exporter = Some(exporter::install(&cfg, &guard.engine)?);
         Ok((layer, guard))
@@ -376,8 +407,9 @@ impl TelemetryBuilder {
     /// As [`build`](Self::build), plus [`Error::AlreadyInstalled`] when a
     /// global subscriber exists.
     pub fn init(self) -> Result<Guard, Error> {
+        let console = console_layer(self.redactor.clone(), self.console_level);
         let (layer, guard) = self.build()?;
-        install_subscriber(layer)?;
+        install_subscriber(layer, console)?;
         Ok(guard)
     }
 
@@ -387,40 +419,65 @@ impl TelemetryBuilder {
     ///
     /// As both.
     pub fn init_with_prometheus(self) -> Result<Guard, Error> {
+        let console = console_layer(self.redactor.clone(), self.console_level);
         let (layer, guard) = self.install_prometheus()?;
-        install_subscriber(layer)?;
+        install_subscriber(layer, console)?;
         Ok(guard)
     }
 
     fn validate(&self) -> Result<(), Error> {
         let bad = |msg: String| Err(Error::Config(msg));
         let prefix_ok = !self.file_prefix.is_empty()
-            && self.file_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            && self
+                .file_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
         if !prefix_ok {
-            return bad(format!("file_prefix {:?}: use letters, digits, '_', '-' or '.'", self.file_prefix));
+            return bad(format!(
+                "file_prefix {:?}: use letters, digits, '_', '-' or '.'",
+                self.file_prefix
+            ));
         }
         if self.retention_days == Some(0) {
-            return bad("retention_days must be at least 1 (use keep_all_files to keep everything)".into());
+            return bad(
+                "retention_days must be at least 1 (use keep_all_files to keep everything)".into(),
+            );
         }
         if self.max_line_bytes < 1024 {
-            return bad(format!("max_line_bytes {} is below 1024", self.max_line_bytes));
+            return bad(format!(
+                "max_line_bytes {} is below 1024",
+                self.max_line_bytes
+            ));
         }
         if self.queue_bytes < self.max_line_bytes {
-            return bad(format!("queue_capacity_bytes {} is below max_line_bytes {}", self.queue_bytes, self.max_line_bytes));
+            return bad(format!(
+                "queue_capacity_bytes {} is below max_line_bytes {}",
+                self.queue_bytes, self.max_line_bytes
+            ));
         }
         if self.flush_interval.is_zero() || self.flush_interval > Duration::from_millis(500) {
-            return bad(format!("flush_interval {:?} must be between 1 ms and 500 ms", self.flush_interval));
+            return bad(format!(
+                "flush_interval {:?} must be between 1 ms and 500 ms",
+                self.flush_interval
+            ));
         }
         if self.max_series == 0 {
             return bad("max_series_per_metric must be at least 1".into());
         }
-        Ok(())
+        self.allowed_peers().map(drop)
+    }
+
+    fn allowed_peers(&self) -> Result<Vec<IpNet>, Error> {
+        self.allowed.iter().map(|s| s.parse::<IpNet>()).collect()
     }
 
     fn take_rules(&mut self) -> Result<Vec<MetricRule>, Error> {
         let mut rules = std::mem::take(&mut self.rules);
         for path in &self.rules_files {
-            let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.clone(), source })?;
+            let text = fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
             rules.extend(parse_rules_toml(&text, &path.display().to_string())?);
         }
         for text in &self.rules_text {
@@ -432,18 +489,22 @@ impl TelemetryBuilder {
 
 /// Restores today's daily sums from today's file (missing file: nothing to do).
 fn restore_daily_sums(engine: &MetricsEngine, files: &DailyFiles, today: i64) {
-    let Ok(file) = fs::File::open(files.path_for(today)) else { return };
+    let Ok(file) = fs::File::open(files.path_for(today)) else {
+        return;
+    };
     let mut lines = BufReader::new(file).lines().map_while(Result::ok);
     engine.restore_daily_sums(today, &mut lines);
 }
 
-fn install_subscriber(layer: TelemetryLayer<tracing_subscriber::Registry>) -> Result<(), Error> {
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+type Base = tracing_subscriber::layer::Layered<TelemetryLayer<Registry>, Registry>;
+
+fn install_subscriber(
+    layer: TelemetryLayer<Registry>,
+    console: impl Layer<Base> + Send + Sync,
+) -> Result<(), Error> {
     tracing_subscriber::registry()
         .with(layer)
-        .with(fmt)
+        .with(console)
         .try_init()
         .map_err(|_| Error::AlreadyInstalled("tracing subscriber"))
 }

@@ -74,7 +74,8 @@ impl Scratch {
     /// Stores already redacted `value`, cut to `max` bytes, in the arena.
     fn store_raw(&mut self, value: &str, max: usize) -> Cap {
         let start = self.arena.len();
-        self.arena.push_str(&value[..floor_char_boundary(value, max)]);
+        self.arena
+            .push_str(&value[..floor_char_boundary(value, max)]);
         Cap::Str(start..self.arena.len(), value.len())
     }
 
@@ -104,7 +105,10 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
     if max >= s.len() {
         return s.len();
     }
-    (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+    (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// A `fmt::Write` that stops (with an error) after `limit` bytes.
@@ -168,7 +172,13 @@ impl Visit for EventVisitor<'_> {
         debug.clear();
         // Secrets are redacted before the cut, so read well past the cap.
         let limit = self.max.saturating_mul(4);
-        let _ = write!(Bounded { out: &mut debug, limit }, "{value:?}");
+        let _ = write!(
+            Bounded {
+                out: &mut debug,
+                limit
+            },
+            "{value:?}"
+        );
         self.text(field.name(), &debug);
         self.scratch.debug = debug;
     }
@@ -246,7 +256,13 @@ impl Visit for SpanVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let mut text = String::new();
         let limit = self.max.saturating_mul(4);
-        let _ = write!(Bounded { out: &mut text, limit }, "{value:?}");
+        let _ = write!(
+            Bounded {
+                out: &mut text,
+                limit
+            },
+            "{value:?}"
+        );
         self.put(field.name(), OwnedValue::Str(text));
     }
 

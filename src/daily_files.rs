@@ -25,6 +25,8 @@ pub(crate) struct Repairs {
     pub(crate) newline_added: u64,
     /// Bytes of incomplete last lines cut off.
     pub(crate) torn_bytes_cut: u64,
+    /// Incomplete last lines cut off.
+    pub(crate) torn_lines_cut: u64,
 }
 
 /// What one [`DailyFiles::sweep`] did.
@@ -96,6 +98,15 @@ impl DailyFiles {
         self.repairs
     }
 
+    /// Opens (and so repairs) the file of `day` if it exists; used at
+    /// start-up so a crash's torn line is fixed before anyone reads it.
+    pub(crate) fn repair_if_exists(&mut self, day: i64) -> io::Result<()> {
+        if self.path_for(day).exists() {
+            self.bring_to_front(day)?;
+        }
+        Ok(())
+    }
+
     /// Appends complete lines to the file of `day` in one write.
     ///
     /// Each (re)open repairs a torn tail first. On error a partial write is
@@ -154,7 +165,10 @@ impl DailyFiles {
         match repair_tail(&mut file)? {
             Repair::None => {}
             Repair::NewlineAdded => self.repairs.newline_added += 1,
-            Repair::Cut(n) => self.repairs.torn_bytes_cut += n,
+            Repair::Cut(n) => {
+                self.repairs.torn_bytes_cut += n;
+                self.repairs.torn_lines_cut += 1;
+            }
         }
         Ok(file)
     }
@@ -478,7 +492,8 @@ mod tests {
             files.repairs(),
             Repairs {
                 newline_added: 1,
-                torn_bytes_cut: 0
+                torn_bytes_cut: 0,
+                torn_lines_cut: 0
             }
         );
     }
@@ -505,7 +520,8 @@ mod tests {
             files.repairs(),
             Repairs {
                 newline_added: 0,
-                torn_bytes_cut: 5 + 26
+                torn_bytes_cut: 5 + 26,
+                torn_lines_cut: 2
             }
         );
     }

@@ -84,7 +84,9 @@ impl fmt::Display for Error {
                 None => write!(f, "prometheus exporter: {message}"),
             },
             Error::AlreadyInstalled(what) => write!(f, "a global {what} is already installed"),
-            Error::Timeout { pending } => write!(f, "flush timed out with {pending} lines not yet written"),
+            Error::Timeout { pending } => {
+                write!(f, "flush timed out with {pending} lines not yet written")
+            }
         }
     }
 }

@@ -43,7 +43,10 @@ impl Guard {
     ///
     /// [`Error::Timeout`] with the number of lines still outstanding.
     pub fn flush(&self) -> Result<(), Error> {
-        match self.queue.wait_finished(self.queue.accepted(), self.shutdown_timeout) {
+        match self
+            .queue
+            .wait_finished(self.queue.accepted(), self.shutdown_timeout)
+        {
             0 => Ok(()),
             pending => Err(Error::Timeout { pending }),
         }
@@ -59,7 +62,9 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.queue.close();
-        let pending = self.queue.wait_finished(self.queue.accepted(), self.shutdown_timeout);
+        let pending = self
+            .queue
+            .wait_finished(self.queue.accepted(), self.shutdown_timeout);
         if pending == 0 {
             if let Some(writer) = self.writer.take() {
                 let _ = writer.join();

@@ -108,7 +108,10 @@ mod tests {
 
     #[test]
     fn strings_escape_quotes_backslashes_and_control_characters() {
-        assert_eq!(text(|o| push_str(o, "a\"b\\c\n\u{1}")), r#""a\"b\\c\n\u0001""#);
+        assert_eq!(
+            text(|o| push_str(o, "a\"b\\c\n\u{1}")),
+            r#""a\"b\\c\n\u0001""#
+        );
         assert_eq!(escaped_len("a\"b\\c\n\u{1}"), 1 + 2 + 1 + 2 + 1 + 2 + 6);
     }
 
@@ -136,10 +139,22 @@ mod tests {
     #[test]
     fn timestamps_have_milliseconds_and_z_across_seconds_and_days() {
         let mut cache = TimestampCache::default();
-        assert_eq!(text(|o| cache.push(o, 1_759_758_190_123)), r#""2025-10-06T13:43:10.123Z""#);
-        assert_eq!(text(|o| cache.push(o, 1_759_758_190_007)), r#""2025-10-06T13:43:10.007Z""#);
-        assert_eq!(text(|o| cache.push(o, 1_759_795_199_999)), r#""2025-10-06T23:59:59.999Z""#);
-        assert_eq!(text(|o| cache.push(o, 1_759_795_200_000)), r#""2025-10-07T00:00:00.000Z""#);
+        assert_eq!(
+            text(|o| cache.push(o, 1_759_758_190_123)),
+            r#""2025-10-06T13:43:10.123Z""#
+        );
+        assert_eq!(
+            text(|o| cache.push(o, 1_759_758_190_007)),
+            r#""2025-10-06T13:43:10.007Z""#
+        );
+        assert_eq!(
+            text(|o| cache.push(o, 1_759_795_199_999)),
+            r#""2025-10-06T23:59:59.999Z""#
+        );
+        assert_eq!(
+            text(|o| cache.push(o, 1_759_795_200_000)),
+            r#""2025-10-07T00:00:00.000Z""#
+        );
         assert_eq!(text(|o| cache.push(o, -1)), r#""1969-12-31T23:59:59.999Z""#);
     }
 }

@@ -61,7 +61,11 @@ impl<S> Filter<S> for EvtFilter {
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.wants(meta) { Interest::always() } else { Interest::never() }
+        if self.wants(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
     }
 }
 
@@ -114,7 +118,9 @@ fn with_buffers(f: impl FnOnce(&mut Buffers)) {
 
 impl EvtLayer {
     pub(crate) fn new(inner: Inner) -> Self {
-        EvtLayer { inner: Arc::new(inner) }
+        EvtLayer {
+            inner: Arc::new(inner),
+        }
     }
 
     fn capture<S>(&self, bufs: &mut Buffers, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
@@ -123,8 +129,13 @@ impl EvtLayer {
     {
         let inner = &*self.inner;
         let meta = event.metadata();
-        bufs.scratch.reset(unix_millis(inner.clock.now()), meta.target());
-        let mut visitor = EventVisitor { scratch: &mut bufs.scratch, redactor: &inner.redactor, max: inner.max_line };
+        bufs.scratch
+            .reset(unix_millis(inner.clock.now()), meta.target());
+        let mut visitor = EventVisitor {
+            scratch: &mut bufs.scratch,
+            redactor: &inner.redactor,
+            max: inner.max_line,
+        };
         event.record(&mut visitor);
         if bufs.scratch.evt.is_none() {
             return false;
@@ -177,7 +188,11 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
         let inner = &*self.inner;
-        attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &inner.redactor, max: inner.max_line });
+        attrs.record(&mut SpanVisitor {
+            fields: &mut fields,
+            redactor: &inner.redactor,
+            max: inner.max_line,
+        });
         span.extensions_mut().insert(fields);
     }
 
@@ -186,7 +201,11 @@ where
         let mut ext = span.extensions_mut();
         if let Some(fields) = ext.get_mut::<SpanFields>() {
             let inner = &*self.inner;
-            values.record(&mut SpanVisitor { fields, redactor: &inner.redactor, max: inner.max_line });
+            values.record(&mut SpanVisitor {
+                fields,
+                redactor: &inner.redactor,
+                max: inner.max_line,
+            });
         }
     }
 
@@ -195,7 +214,12 @@ where
             if !self.capture(bufs, event, &ctx) {
                 return;
             }
-            line::render(&bufs.scratch, &mut bufs.ts, &mut bufs.line, self.inner.max_line);
+            line::render(
+                &bufs.scratch,
+                &mut bufs.ts,
+                &mut bufs.line,
+                self.inner.max_line,
+            );
             self.inner.engine.on_event(&bufs.scratch);
             let ts_ms = bufs.scratch.ts_ms;
             self.enqueue(day_of(ts_ms), ts_ms, &bufs.line);

@@ -7,7 +7,12 @@ use crate::value::{EventView, LineLevel};
 
 /// Writes the line of `scratch` into `out` (cleared first), keeping it
 /// within `max_line` bytes by cutting the longest strings, never the JSON.
-pub(crate) fn render(scratch: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, max_line: usize) {
+pub(crate) fn render(
+    scratch: &Scratch,
+    ts: &mut TimestampCache,
+    out: &mut Vec<u8>,
+    max_line: usize,
+) {
     write_line(scratch, ts, out, usize::MAX);
     if out.len() > max_line {
         fit(scratch, ts, out, max_line);
@@ -87,7 +92,8 @@ fn push_text(out: &mut Vec<u8>, s: &Scratch, cap: &Cap, limit: usize) {
 /// Appends `text` (a prefix of a value `original` bytes long) as a JSON
 /// string of at most about `limit` escaped bytes, marking any cut.
 fn push_limited(out: &mut Vec<u8>, text: &str, original: usize, limit: usize) {
-    let fits = text.len() == original && (text.len() <= limit / 6 || json::escaped_len(text) <= limit);
+    let fits =
+        text.len() == original && (text.len() <= limit / 6 || json::escaped_len(text) <= limit);
     if fits {
         return json::push_str(out, text);
     }

@@ -9,8 +9,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Once;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
 
 use metrics::{KeyName, SharedString, Unit};
 
@@ -51,6 +51,18 @@ pub(crate) struct MetricsEngine {
     today: AtomicI64,
     init: Once,
     own: SelfMetrics,
+    /// Daily sums read back at start-up, applied when handles are first
+    /// resolved (so they reach the recorder the events go to).
+    restored: Mutex<Vec<Restored>>,
+}
+
+/// One restored daily-sum series: metric, label values, day and sum.
+#[derive(Debug)]
+struct Restored {
+    metric: usize,
+    labels: Vec<String>,
+    day: i64,
+    sum: f64,
 }
 
 /// How a value is applied to a metric.
@@ -98,6 +110,7 @@ impl MetricsEngine {
             daily,
             today: AtomicI64::new(i64::MIN),
             init: Once::new(),
+            restored: Mutex::new(Vec::new()),
         })
     }
 
@@ -191,11 +204,25 @@ const SELF_HELP: [(&str, &str); 5] = [
 
 impl MetricsEngine {
     /// Describes every metric and creates the zero series, once.
-    fn ensure_init(&self) {
+    pub(crate) fn ensure_init(&self) {
         self.init.call_once(|| {
             self.describe_all();
             self.create_zero_series();
+            self.apply_restored();
         });
+    }
+
+    fn apply_restored(&self) {
+        let restored =
+            std::mem::take(&mut *self.restored.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut key = LabelKey::default();
+        for r in restored {
+            key.clear();
+            r.labels.iter().for_each(|v| key.push_str(v));
+            let kind = self.metrics[r.metric].kind;
+            self.tables[r.metric]
+                .with_handle(&key, |h| apply_update(h, kind, Update::Value(r.sum), r.day));
+        }
     }
 
     fn describe_all(&self) {
@@ -326,6 +353,9 @@ impl MetricsEngine {
                 LabelSource::Static(v) => key.push_str(v),
             }
         }
+        if let (Mode::Restore, Update::Value(v)) = (mode, update) {
+            return self.keep_restored(rule.metric, key, day, v);
+        }
         let kind = metric.kind;
         let placed =
             self.tables[rule.metric].with_handle(key, |h| apply_update(h, kind, update, day));
@@ -333,6 +363,23 @@ impl MetricsEngine {
             key.clear();
             key.push_str(&metric.name);
             self.own.overflow.with_handle(key, increment_by_one);
+        }
+    }
+
+    fn keep_restored(&self, metric: usize, key: &LabelKey, day: i64, value: f64) {
+        let labels: Vec<String> = key.values().map(str::to_owned).collect();
+        let mut restored = self.restored.lock().unwrap_or_else(PoisonError::into_inner);
+        match restored
+            .iter_mut()
+            .find(|r| r.metric == metric && r.labels == labels && r.day == day)
+        {
+            Some(r) => r.sum += value,
+            None => restored.push(Restored {
+                metric,
+                labels,
+                day,
+                sum: value,
+            }),
         }
     }
 
@@ -438,7 +485,6 @@ impl MetricsEngine {
     /// Called by the writer thread at least every 500 ms: at midnight UTC,
     /// daily sums drop to zero.
     pub(crate) fn tick(&self, now_unix_ms: i64) {
-        self.ensure_init();
         self.advance_day(day_of(now_unix_ms));
     }
 
@@ -470,7 +516,6 @@ impl MetricsEngine {
     /// start-up. Lines that do not parse, lines of other days and rejected
     /// values are skipped silently (they were counted when first logged).
     pub(crate) fn restore_daily_sums(&self, today: i64, lines: &mut dyn Iterator<Item = String>) {
-        self.ensure_init();
         self.advance_day(today);
         let daily_rules: Vec<&RuleDef> = (self.rules.iter())
             .filter(|r| self.metrics[r.metric].kind == Kind::DailySum)
@@ -744,7 +789,7 @@ call_latency_seconds_count{model=\"m\"} 4
         let rule = MetricRule::histogram("translation_latency_seconds")
             .on("done")
             .value("latency_s");
-        let text = render_with(vec![rule], |e| e.tick(TS));
+        let text = render_with(vec![rule], |e| e.ensure_init());
         let want_buckets: String = crate::rule::LATENCY_BUCKETS
             .iter()
             .map(|b| format!("translation_latency_seconds_bucket{{le=\"{b}\"}} 0\n"))

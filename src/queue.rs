@@ -50,7 +50,11 @@ impl Batch {
                 run.end = self.buf.len();
                 run.lines += 1;
             }
-            _ => self.runs.push(Run { day, end: self.buf.len(), lines: 1 }),
+            _ => self.runs.push(Run {
+                day,
+                end: self.buf.len(),
+                lines: 1,
+            }),
         }
     }
 }
@@ -116,7 +120,12 @@ impl Queue {
     }
 
     /// Queues one complete line for `day`; waits for room unless lossy.
-    pub(crate) fn push(&self, day: i64, line: &[u8], marker: impl FnOnce(u64) -> Vec<u8>) -> Pushed {
+    pub(crate) fn push(
+        &self,
+        day: i64,
+        line: &[u8],
+        marker: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Pushed {
         let mut st = self.lock();
         while !st.closed && !self.has_room_for(&st, line.len()) {
             if self.lossy {
@@ -124,7 +133,10 @@ impl Queue {
                 return Pushed::Full;
             }
             st.callers_waiting += 1;
-            st = self.has_room.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st = self
+                .has_room
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
             st.callers_waiting -= 1;
         }
         if st.closed {
@@ -160,7 +172,11 @@ impl Queue {
                 return Taken::Idle;
             }
             st.writer_waiting = true;
-            st = self.has_lines.wait_timeout(st, left).unwrap_or_else(PoisonError::into_inner).0;
+            st = self
+                .has_lines
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
             st.writer_waiting = false;
         }
         if st.pending.runs.is_empty() {
@@ -185,11 +201,6 @@ impl Queue {
         self.lock().accepted
     }
 
-    /// Bytes waiting for the writer.
-    pub(crate) fn queued_bytes(&self) -> usize {
-        self.lock().pending.buf.len()
-    }
-
     /// Waits until the writer has finished `target` lines; returns how many
     /// are still outstanding when `timeout` runs out (0 on success).
     pub(crate) fn wait_finished(&self, target: u64, timeout: Duration) -> u64 {
@@ -200,7 +211,11 @@ impl Queue {
             if left.is_zero() {
                 return target - st.finished;
             }
-            st = self.progress.wait_timeout(st, left).unwrap_or_else(PoisonError::into_inner).0;
+            st = self
+                .progress
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         0
     }
@@ -230,15 +245,24 @@ mod tests {
         q.push(2, b"c\n", no_marker);
         let mut batch = Batch::default();
         assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Lines);
-        let runs: Vec<_> = batch.slices().map(|(r, b)| (r.day, r.lines, b.to_vec())).collect();
-        assert_eq!(runs, vec![(1, 2, b"a\nb\n".to_vec()), (2, 1, b"c\n".to_vec())]);
+        let runs: Vec<_> = batch
+            .slices()
+            .map(|(r, b)| (r.day, r.lines, b.to_vec()))
+            .collect();
+        assert_eq!(
+            runs,
+            vec![(1, 2, b"a\nb\n".to_vec()), (2, 1, b"c\n".to_vec())]
+        );
         assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Idle);
     }
 
     #[test]
     fn lossy_queue_counts_drops_and_writes_a_marker_first() {
         let q = Queue::new(4, true);
-        assert_eq!(q.push(1, b"abc\n", no_marker), Pushed::Queued { after_drops: 0 });
+        assert_eq!(
+            q.push(1, b"abc\n", no_marker),
+            Pushed::Queued { after_drops: 0 }
+        );
         assert_eq!(q.push(1, b"x\n", no_marker), Pushed::Full);
         assert_eq!(q.push(1, b"y\n", no_marker), Pushed::Full);
         let mut batch = Batch::default();

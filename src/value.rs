@@ -58,6 +58,7 @@ pub(crate) enum OwnedValue {
     Str(String),
 }
 
+#[cfg(test)]
 impl OwnedValue {
     pub(crate) fn as_value(&self) -> FieldValue<'_> {
         match self {
@@ -140,7 +141,6 @@ pub(crate) trait EventView {
     /// The event's timestamp (the line's `ts`), in milliseconds since the Unix epoch.
     fn ts_unix_ms(&self) -> i64;
     fn field(&self, name: &str) -> Option<FieldValue<'_>>;
-    fn ts_unix_ms(&self) -> i64;
 }
 
 #[cfg(test)]

@@ -41,7 +41,9 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the thread `evt-telemetry-writer`.
     pub(crate) fn spawn(self) -> std::io::Result<JoinHandle<()>> {
-        thread::Builder::new().name("evt-telemetry-writer".into()).spawn(move || self.run())
+        thread::Builder::new()
+            .name("evt-telemetry-writer".into())
+            .spawn(move || self.run())
     }
 
     fn run(mut self) {
@@ -72,11 +74,19 @@ impl Writer {
     }
 
     fn sweep(&mut self, today: i64) {
-        let report = self.files.sweep(today, self.cfg.retention_days, self.cfg.gzip);
+        let report = self
+            .files
+            .sweep(today, self.cfg.retention_days, self.cfg.gzip);
         Counters::add(&self.counters.files_deleted, report.deleted.len() as u64);
-        Counters::add(&self.counters.files_compressed, report.compressed.len() as u64);
+        Counters::add(
+            &self.counters.files_compressed,
+            report.compressed.len() as u64,
+        );
         for (path, err) in &report.errors {
-            diag(self.cfg.stderr, format_args!("retention of {}: {err}", path.display()));
+            diag(
+                self.cfg.stderr,
+                format_args!("retention of {}: {err}", path.display()),
+            );
         }
     }
 
@@ -88,9 +98,18 @@ impl Writer {
             self.write_run(run, bytes);
         }
         let repairs = self.files.repairs();
+        self.counters.torn_lines_repaired.store(
+            repairs.newline_added + u64::from(repairs.torn_bytes_cut > 0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn publish_repairs(&self) {
+        let repairs = self.files.repairs();
+        let repaired = repairs.newline_added + repairs.torn_lines_cut;
         self.counters
             .torn_lines_repaired
-            .store(repairs.newline_added + u64::from(repairs.torn_bytes_cut > 0), std::sync::atomic::Ordering::Relaxed);
+            .store(repaired, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Writes one day's lines, retrying with backoff for `retry_for`.
@@ -104,7 +123,10 @@ impl Writer {
             Counters::add(&self.counters.write_errors, 1);
             self.engine.on_write_error(1);
             if Instant::now() >= give_up {
-                diag(self.cfg.stderr, format_args!("gave up {} lines: {err}", run.lines));
+                diag(
+                    self.cfg.stderr,
+                    format_args!("gave up {} lines: {err}", run.lines),
+                );
                 Counters::add(&self.counters.unwritten, run.lines);
                 return self.engine.on_dropped("write_failed", run.lines);
             }

@@ -24,16 +24,22 @@ fn lines_go_to_the_file_of_their_own_utc_date_across_midnight() {
     let day1 = lines(day_file(dir.path(), "2025-10-06"));
     let day2 = lines(day_file(dir.path(), "2025-10-07"));
     assert_eq!(day1.len(), 1);
-    assert!(day1[0].starts_with(r#"{"ts":"2025-10-06T23:59:59.999Z","level":"info","evt":"before""#));
+    assert!(
+        day1[0].starts_with(r#"{"ts":"2025-10-06T23:59:59.999Z","level":"info","evt":"before""#)
+    );
     assert_eq!(day2.len(), 1);
-    assert!(day2[0].starts_with(r#"{"ts":"2025-10-07T00:00:00.000Z","level":"info","evt":"after""#));
+    assert!(
+        day2[0].starts_with(r#"{"ts":"2025-10-07T00:00:00.000Z","level":"info","evt":"after""#)
+    );
 }
 
 #[test]
 fn file_prefix_changes_the_file_name() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at_ms(T0_MS);
-    run_with(builder(dir.path(), &clock).file_prefix("audit"), || info!(evt = "x"));
+    run_with(builder(dir.path(), &clock).file_prefix("audit"), || {
+        info!(evt = "x")
+    });
     assert_eq!(lines(dir.path().join("audit-2025-10-06.jsonl")).len(), 1);
 }
 
@@ -52,7 +58,10 @@ fn existing_files_are_appended_to() {
 fn eight_threads_of_fifty_thousand_events_give_exactly_400000_valid_lines() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at_ms(T0_MS);
-    let (layer, guard) = builder(dir.path(), &clock).queue_capacity_bytes(256 * 1024).build().unwrap();
+    let (layer, guard) = builder(dir.path(), &clock)
+        .queue_capacity_bytes(256 * 1024)
+        .build()
+        .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::layer::SubscriberExt::with(
         tracing_subscriber::registry(),
         layer,
@@ -63,7 +72,12 @@ fn eight_threads_of_fifty_thousand_events_give_exactly_400000_valid_lines() {
             std::thread::spawn(move || {
                 tracing::dispatcher::with_default(&dispatch, || {
                     for i in 0..50_000u64 {
-                        info!(evt = "load", thread = t, i, model = "deepseek/deepseek-v3.2-exp");
+                        info!(
+                            evt = "load",
+                            thread = t,
+                            i,
+                            model = "deepseek/deepseek-v3.2-exp"
+                        );
                     }
                 })
             })
@@ -95,7 +109,8 @@ fn lossy_mode_counts_exactly_what_it_dropped_and_writes_markers() {
         .queue_capacity_bytes(4096)
         .build()
         .unwrap();
-    let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+    let subscriber =
+        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
     tracing::subscriber::with_default(subscriber, || {
         for i in 0..N {
             info!(evt = "burst", i);
@@ -122,7 +137,10 @@ fn drop_and_check(guard: evt_telemetry::Guard, dir: &std::path::Path, n: u64) {
             other => panic!("unexpected {other}"),
         }
     }
-    assert!(stats.dropped_queue_full > 0, "nothing was dropped: make the queue smaller");
+    assert!(
+        stats.dropped_queue_full > 0,
+        "nothing was dropped: make the queue smaller"
+    );
     assert_eq!(burst + stats.dropped_queue_full, n);
     assert_eq!(marked, stats.dropped_queue_full);
 }
@@ -133,7 +151,10 @@ fn an_unwritable_directory_fails_build_naming_the_path() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let bad = file.join("telemetry");
-    let err = Telemetry::builder().log_dir(&bad).build::<tracing_subscriber::Registry>().unwrap_err();
+    let err = Telemetry::builder()
+        .log_dir(&bad)
+        .build::<tracing_subscriber::Registry>()
+        .unwrap_err();
     assert!(matches!(err, Error::LogDir { .. }));
     assert!(err.to_string().contains(&*bad.to_string_lossy()), "{err}");
 }
@@ -141,16 +162,28 @@ fn an_unwritable_directory_fails_build_naming_the_path() {
 #[test]
 fn out_of_range_settings_fail_build_with_the_value() {
     let cases: Vec<(evt_telemetry::TelemetryBuilder, &str)> = vec![
-        (Telemetry::builder().file_prefix("a/b"), "file_prefix \"a/b\""),
+        (
+            Telemetry::builder().file_prefix("a/b"),
+            "file_prefix \"a/b\"",
+        ),
         (Telemetry::builder().retention_days(0), "retention_days"),
         (Telemetry::builder().max_line_bytes(10), "max_line_bytes 10"),
-        (Telemetry::builder().queue_capacity_bytes(2000), "queue_capacity_bytes 2000"),
-        (Telemetry::builder().flush_interval(std::time::Duration::from_secs(2)), "flush_interval 2s"),
+        (
+            Telemetry::builder().queue_capacity_bytes(2000),
+            "queue_capacity_bytes 2000",
+        ),
+        (
+            Telemetry::builder().flush_interval(std::time::Duration::from_secs(2)),
+            "flush_interval 2s",
+        ),
     ];
     for (b, needle) in cases {
         let err = b.build::<tracing_subscriber::Registry>().unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
-        assert!(err.to_string().contains(needle), "{err} should name {needle}");
+        assert!(
+            err.to_string().contains(needle),
+            "{err} should name {needle}"
+        );
     }
 }
 
@@ -167,4 +200,126 @@ fn flush_waits_until_queued_lines_are_on_disk() {
     assert_eq!(lines(day_file(dir.path(), "2025-10-06")).len(), 1000);
     assert_eq!(guard.stats().lines_written, 1000);
     let _ = Arc::new(());
+}
+
+#[test]
+fn a_torn_last_line_is_repaired_at_start_up_so_no_two_events_share_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = day_file(dir.path(), "2025-10-06");
+    std::fs::write(
+        &path,
+        "{\"ts\":\"2025-10-06T00:00:00.000Z\",\"evt\":\"ok\"}\n{\"ts\":\"2025-10-06T00:00:01.0",
+    )
+    .unwrap();
+    let clock = ManualClock::at_ms(T0_MS);
+    let (_layer, guard) = builder(dir.path(), &clock)
+        .build::<tracing_subscriber::Registry>()
+        .unwrap();
+    assert_eq!(guard.stats().torn_lines_repaired, 1);
+    drop(guard);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"ts\":\"2025-10-06T00:00:00.000Z\",\"evt\":\"ok\"}\n"
+    );
+    run_with(builder(dir.path(), &clock), || info!(evt = "next"));
+    let lines = lines(&path);
+    assert_eq!(lines.len(), 2);
+    assert!(lines[1].contains(r#""evt":"next""#));
+}
+
+#[test]
+fn a_complete_last_line_missing_its_newline_keeps_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = day_file(dir.path(), "2025-10-06");
+    std::fs::write(&path, "{\"evt\":\"kept\"}").unwrap();
+    let clock = ManualClock::at_ms(T0_MS);
+    run_with(builder(dir.path(), &clock), || info!(evt = "next"));
+    let lines = lines(&path);
+    assert_eq!(lines[0], "{\"evt\":\"kept\"}");
+    assert!(lines[1].contains(r#""evt":"next""#));
+}
+
+#[test]
+fn removing_the_directory_while_running_recreates_it_and_keeps_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let clock = ManualClock::at_ms(T0_MS);
+    let (layer, guard) = builder(&logs, &clock).build().unwrap();
+    let subscriber =
+        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+    tracing::subscriber::with_default(subscriber, || {
+        info!(evt = "before");
+        guard.flush().unwrap();
+        std::fs::remove_dir_all(&logs).unwrap();
+        info!(evt = "after");
+        guard.flush().unwrap();
+    });
+    let stats = guard.stats();
+    drop(guard);
+    let lines = lines(day_file(&logs, "2025-10-06"));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(r#""evt":"after""#));
+    assert_eq!(stats.lines_written, 2);
+    assert_eq!(stats.unwritten, 0);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failing_file_counts_errors_and_unwritten_lines_then_recovers_by_itself() {
+    // A day file that is a symlink to /dev/full fails every write with ENOSPC.
+    let dir = tempfile::tempdir().unwrap();
+    let path = day_file(dir.path(), "2025-10-06");
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let clock = ManualClock::at_ms(T0_MS);
+    let b = builder(dir.path(), &clock)
+        .write_retry(std::time::Duration::from_millis(100))
+        .stderr_diagnostics(false);
+    let (layer, guard) = b.build().unwrap();
+    let subscriber =
+        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+    tracing::subscriber::with_default(subscriber, || {
+        info!(evt = "lost");
+        guard.flush().unwrap();
+        let failed = guard.stats();
+        assert!(failed.write_errors >= 1, "{failed:?}");
+        assert_eq!(failed.unwritten, 1);
+        // Space returns: the name now points at a regular file.
+        std::fs::remove_file(&path).unwrap();
+        info!(evt = "kept");
+        guard.flush().unwrap();
+    });
+    let stats = guard.stats();
+    drop(guard);
+    let lines = lines(&path);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains(r#""evt":"kept""#));
+    assert_eq!((stats.lines_written, stats.unwritten), (1, 1));
+}
+
+#[test]
+fn retention_at_start_up_deletes_only_old_matching_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = [
+        "events-2025-10-06.jsonl",
+        "events-2025-09-22.jsonl",
+        "events-2025-10-06.jsonl.bak",
+        "other-2025-01-01.jsonl",
+        "events-2025-13-01.jsonl",
+    ];
+    let delete = ["events-2025-09-21.jsonl", "events-2025-01-01.jsonl.gz"];
+    for name in keep.iter().chain(&delete) {
+        std::fs::write(dir.path().join(name), "{}\n").unwrap();
+    }
+    let clock = ManualClock::at_ms(T0_MS);
+    let (_layer, guard) = builder(dir.path(), &clock)
+        .build::<tracing_subscriber::Registry>()
+        .unwrap();
+    assert_eq!(guard.stats().files_deleted, 2);
+    drop(guard);
+    for name in keep {
+        assert!(dir.path().join(name).exists(), "{name} was deleted");
+    }
+    for name in delete {
+        assert!(!dir.path().join(name).exists(), "{name} was kept");
+    }
 }

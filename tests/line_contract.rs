@@ -17,8 +17,14 @@ fn one_line(f: impl FnOnce()) -> String {
 #[test]
 fn typed_fields_keep_their_json_types() {
     let line = one_line(|| {
-        error!(evt = "openrouter_error", source = "translation_service", status = 429, code = "rate_limited",
-               model = "deepseek/deepseek-v3.2-exp", "429 Rate limit");
+        error!(
+            evt = "openrouter_error",
+            source = "translation_service",
+            status = 429,
+            code = "rate_limited",
+            model = "deepseek/deepseek-v3.2-exp",
+            "429 Rate limit"
+        );
     });
     assert_eq!(
         line,
@@ -53,7 +59,11 @@ fn span_fields_follow_event_fields_inner_span_wins() {
         let _o = outer.enter();
         let inner = info_span!("stage", stage = "translate");
         let _i = inner.enter();
-        warn!(evt = "pipeline_stage", model = "event-model", "stage started");
+        warn!(
+            evt = "pipeline_stage",
+            model = "event-model",
+            "stage started"
+        );
     });
     assert_eq!(
         line,
@@ -75,7 +85,14 @@ fn span_fields_recorded_later_are_seen() {
 #[test]
 fn fields_named_like_top_level_keys_stay_in_meta() {
     let line = one_line(|| {
-        info!(evt = "collide", ts = 1, level = "mine", msg = "field msg", meta = "m", "real message");
+        info!(
+            evt = "collide",
+            ts = 1,
+            level = "mine",
+            msg = "field msg",
+            meta = "m",
+            "real message"
+        );
     });
     assert_eq!(
         line,
@@ -86,7 +103,12 @@ fn fields_named_like_top_level_keys_stay_in_meta() {
 #[test]
 fn critical_true_sets_the_level_and_is_not_repeated() {
     let line = one_line(|| {
-        error!(evt = "openrouter_error", critical = true, status = 401, "401 invalid key");
+        error!(
+            evt = "openrouter_error",
+            critical = true,
+            status = 401,
+            "401 invalid key"
+        );
     });
     assert_eq!(
         line,
@@ -116,8 +138,14 @@ fn events_without_evt_are_not_written() {
 #[test]
 fn control_characters_quotes_and_non_finite_floats_never_break_a_line() {
     let line = one_line(|| {
-        info!(evt = "weird", text = "tab\t\"quote\" nl\n bell\u{7}", nan = f64::NAN, inf = f64::INFINITY,
-              ninf = f64::NEG_INFINITY, "multi\nline");
+        info!(
+            evt = "weird",
+            text = "tab\t\"quote\" nl\n bell\u{7}",
+            nan = f64::NAN,
+            inf = f64::INFINITY,
+            ninf = f64::NEG_INFINITY,
+            "multi\nline"
+        );
     });
     assert_eq!(
         line,
@@ -132,7 +160,13 @@ fn long_lines_are_cut_by_truncating_the_longest_values_not_the_json() {
     let huge = "x".repeat(5000);
     let medium = "y".repeat(300);
     run_with(builder(dir.path(), &clock).max_line_bytes(1024), || {
-        info!(evt = "big", small = "keep me", huge = huge.as_str(), medium = medium.as_str(), "short msg");
+        info!(
+            evt = "big",
+            small = "keep me",
+            huge = huge.as_str(),
+            medium = medium.as_str(),
+            "short msg"
+        );
     });
     let lines = lines(day_file(dir.path(), "2025-10-06"));
     let line = &lines[0];
@@ -144,7 +178,10 @@ fn long_lines_are_cut_by_truncating_the_longest_values_not_the_json() {
     let cut = v["meta"]["huge"].as_str().unwrap();
     assert!(cut.starts_with("xxxx") && cut.ends_with(" bytes]"), "{cut}");
     let kept = cut.split("...[truncated ").next().unwrap().len();
-    assert_eq!(cut, format!("{}...[truncated {} bytes]", "x".repeat(kept), 5000 - kept));
+    assert_eq!(
+        cut,
+        format!("{}...[truncated {} bytes]", "x".repeat(kept), 5000 - kept)
+    );
 }
 
 #[test]
@@ -159,6 +196,11 @@ fn a_ten_megabyte_value_is_truncated_to_the_cap() {
     for line in lines(day_file(dir.path(), "2025-10-06")) {
         assert!(line.len() <= 64 * 1024, "{} bytes", line.len());
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert!(v["meta"]["payload"].as_str().unwrap().contains("...[truncated "));
+        assert!(
+            v["meta"]["payload"]
+                .as_str()
+                .unwrap()
+                .contains("...[truncated ")
+        );
     }
 }

@@ -17,7 +17,9 @@ pub struct ManualClock(pub Arc<Mutex<SystemTime>>);
 
 impl ManualClock {
     pub fn at_ms(ms: u64) -> Self {
-        ManualClock(Arc::new(Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))))
+        ManualClock(Arc::new(Mutex::new(
+            SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
+        )))
     }
 
     pub fn set_ms(&self, ms: u64) {
@@ -57,7 +59,10 @@ pub fn run_keep(b: TelemetryBuilder, f: impl FnOnce()) -> Guard {
 pub fn lines(path: impl AsRef<Path>) -> Vec<String> {
     let text = std::fs::read_to_string(path.as_ref())
         .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()));
-    assert!(text.is_empty() || text.ends_with('\n'), "file does not end with a newline");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "file does not end with a newline"
+    );
     text.lines().map(str::to_owned).collect()
 }
 
