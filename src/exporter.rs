@@ -850,7 +850,9 @@ mod tests {
                 panic!("CI is set but promtool cannot run: {e}")
             }
             Err(e) => {
-                return eprintln!("note: promtool not available ({e}); skipping the promtool check");
+                return eprintln!(
+                    "note: promtool not available ({e}); skipping the promtool check"
+                );
             }
         };
         child
