@@ -200,9 +200,10 @@ const SELF_HELP: [(&str, &str); 5] = [
 ];
 
 impl MetricsEngine {
-    /// Describes every metric and creates the zero series, once.
+    /// Describes every metric and creates the zero series, once (tried again
+    /// if a recorder panicked the first time, rather than poisoning the engine).
     fn ensure_init(&self) {
-        self.init.call_once(|| {
+        self.init.call_once_force(|_| {
             self.describe_all();
             self.create_zero_series();
         });
