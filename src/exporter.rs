@@ -276,13 +276,18 @@ pub(crate) fn install(
 ///
 /// # Errors
 ///
-/// [`Error::Exporter`] if the address cannot be bound or a thread cannot be
-/// started.
+/// [`Error::Config`] for a zero upkeep interval; [`Error::Exporter`] if the
+/// address cannot be bound or a thread cannot be started.
 pub(crate) fn serve(
     handle: PrometheusHandle,
     cfg: &ExporterConfig,
     float_counters: Vec<String>,
 ) -> Result<PrometheusExporter, Error> {
+    if cfg.upkeep_interval.is_zero() {
+        return Err(Error::Config(
+            "the exporter's upkeep interval is zero".into(),
+        ));
+    }
     let io_error = |message: String| {
         move |e: io::Error| Error::Exporter {
             message,
@@ -726,6 +731,20 @@ mod tests {
         assert_eq!(
             err("a-b"),
             "invalid configuration: global label: label name \"a-b\" does not match [a-zA-Z_][a-zA-Z0-9_]*"
+        );
+    }
+
+    #[test]
+    fn a_zero_upkeep_interval_is_refused() {
+        let cfg = ExporterConfig {
+            upkeep_interval: Duration::ZERO,
+            ..local_cfg()
+        };
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let err = serve(recorder.handle(), &cfg, vec![]).expect_err("zero interval");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: the exporter's upkeep interval is zero"
         );
     }
 

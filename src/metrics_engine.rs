@@ -964,6 +964,38 @@ telemetry_label_overflow_total{metric=\"calls_total\"} 3
     }
 
     #[test]
+    fn a_label_flood_keeps_each_metric_at_its_cap() {
+        let rules = vec![
+            MetricRule::counter("calls_total")
+                .on("call")
+                .labels(["model"])
+                .max_series(100),
+            MetricRule::histogram("lat_seconds")
+                .on("call")
+                .value("lat")
+                .labels(["model"])
+                .max_series(50),
+        ];
+        let text = render_with(rules, |e| {
+            let mut ev = Ev::new("call").s("model", "").f("lat", 0.1);
+            for i in 0..200_000 {
+                ev.fields[0].1 = OwnedValue::Str(format!("model-{i}"));
+                e.on_event(&ev);
+            }
+            assert_eq!((e.tables[0].len(), e.tables[1].len()), (100, 50));
+        });
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(series("calls_total{"), 101);
+        assert_eq!(series("lat_seconds_count{"), 51);
+        assert!(
+            text.contains("calls_total{model=\"__overflow__\"} 199900\n"),
+            "{text}"
+        );
+        assert!(text.contains("telemetry_label_overflow_total{metric=\"calls_total\"} 199900\n"));
+        assert!(text.contains("telemetry_label_overflow_total{metric=\"lat_seconds\"} 199950\n"));
+    }
+
+    #[test]
     fn levels_and_when_select_events() {
         let rules = vec![
             MetricRule::counter("failed_total")
