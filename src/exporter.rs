@@ -1,17 +1,6 @@
 //! The Prometheus exporter: metrics-exporter-prometheus's recorder, served
-//! over HTTP/1.1 by a small std listener on our own named threads.
-//!
-//! - `GET /metrics` (and `GET /`): `200`, `text/plain; version=0.0.4`.
-//!   `HEAD` gives the same headers. Other paths `404`, other methods `405`,
-//!   peers outside the allowed addresses (when any are set) `403`.
-//! - One connection per request (`Connection: close`), 5 s read/write
-//!   timeouts, 4 worker threads and up to 16 waiting connections; beyond that
-//!   a connection gets `503` at once.
-//! - Histogram samples are drained into buckets every upkeep interval (and
-//!   on each scrape), so memory stays bounded between scrapes.
-//! - Dropping [`PrometheusExporter`] stops the listener and the upkeep thread
-//!   and waits for them; a worker still answering a request finishes it (at
-//!   most the 5 s timeout) and then exits.
+//! over HTTP/1.1 by a small std listener on our own named threads (see
+//! [`PrometheusExporter`] for what it answers).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -119,7 +108,39 @@ impl FromStr for IpNet {
 
 // === PrometheusExporter ===
 
-/// The running `/metrics` endpoint. Dropping it stops serving.
+/// The running Prometheus `/metrics` endpoint. Dropping it stops serving.
+///
+/// It serves the metrics-exporter-prometheus recorder over HTTP/1.1 on its
+/// own named threads (no async runtime):
+///
+/// | request | answer |
+/// |---|---|
+/// | `GET /metrics`, `GET /` | `200`, `text/plain; version=0.0.4; charset=utf-8` |
+/// | `HEAD` of those | the same headers, no body |
+/// | any other path | `404` |
+/// | any other method | `405` |
+/// | a peer outside the allowed addresses (when some are set) | `403` |
+///
+/// Families are sorted by name and series by labels, counters with
+/// fractional values (costs) are typed `counter`, and every histogram rule
+/// renders real `_bucket` series, so the output passes
+/// `promtool check metrics` without warnings.
+///
+/// It listens on `127.0.0.1:9000` unless told otherwise: never on all
+/// interfaces unless asked. To let a remote Prometheus scrape it, either
+/// listen on a private interface and restrict the allowed peer addresses, or
+/// keep `127.0.0.1` and put a reverse proxy with TLS and authentication in
+/// front.
+///
+/// Each request gets its own connection (`Connection: close`), with 5 s read
+/// and write timeouts; 4 worker threads answer, up to 16 connections wait,
+/// and further ones get `503` at once. Histogram samples are drained into
+/// buckets every few seconds (the upkeep interval, 5 s by default) and on
+/// each scrape, so memory stays bounded between scrapes.
+///
+/// Dropping it stops the listener and the upkeep thread and waits for them; a
+/// worker still answering a request finishes it (at most the 5 s timeout)
+/// and exits.
 pub struct PrometheusExporter {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
@@ -255,13 +276,18 @@ pub(crate) fn install(
 ///
 /// # Errors
 ///
-/// [`Error::Exporter`] if the address cannot be bound or a thread cannot be
-/// started.
+/// [`Error::Config`] for a zero upkeep interval; [`Error::Exporter`] if the
+/// address cannot be bound or a thread cannot be started.
 pub(crate) fn serve(
     handle: PrometheusHandle,
     cfg: &ExporterConfig,
     float_counters: Vec<String>,
 ) -> Result<PrometheusExporter, Error> {
+    if cfg.upkeep_interval.is_zero() {
+        return Err(Error::Config(
+            "the exporter's upkeep interval is zero".into(),
+        ));
+    }
     let io_error = |message: String| {
         move |e: io::Error| Error::Exporter {
             message,
@@ -705,6 +731,20 @@ mod tests {
         assert_eq!(
             err("a-b"),
             "invalid configuration: global label: label name \"a-b\" does not match [a-zA-Z_][a-zA-Z0-9_]*"
+        );
+    }
+
+    #[test]
+    fn a_zero_upkeep_interval_is_refused() {
+        let cfg = ExporterConfig {
+            upkeep_interval: Duration::ZERO,
+            ..local_cfg()
+        };
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let err = serve(recorder.handle(), &cfg, vec![]).expect_err("zero interval");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: the exporter's upkeep interval is zero"
         );
     }
 

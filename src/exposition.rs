@@ -51,7 +51,7 @@ fn parse(raw: &str) -> Vec<Family<'_>> {
                 ..Family::default()
             });
         }
-        // UNWRAP-free: a family was pushed above if there was none.
+        // Always Some: a family was pushed above if there was none.
         let Some(fam) = families.last_mut() else {
             continue;
         };
@@ -93,7 +93,7 @@ fn sort_samples(fam: &mut Family<'_>) {
     let count_name = format!("{}_count", fam.name);
     let mut groups: Vec<Vec<&str>> = vec![Vec::new()];
     for &line in &fam.samples {
-        // UNWRAP-free: `groups` starts non-empty and only grows.
+        // Always Some: `groups` starts non-empty and only grows.
         if let Some(g) = groups.last_mut() {
             g.push(line);
         }

@@ -19,7 +19,7 @@ use crate::daily::JsonLine;
 use crate::error::Error;
 use crate::rule::{Kind, MetricRule};
 use crate::rule_check::{self, LabelSource, MetricDef, RuleDef, level_bit};
-use crate::series::{Handle, HandleKind, LabelKey, Placed, SeriesTable};
+use crate::series::{Handle, HandleKind, LabelKey, Placed, SeriesTable, clean_label};
 use crate::value::{EventView, FieldValue};
 
 /// Reasons of `telemetry_dropped_events_total`, created at zero.
@@ -88,7 +88,8 @@ impl MetricsEngine {
     ///
     /// [`Error::Rule`] naming the first invalid metric and what is wrong.
     pub(crate) fn new(rules: Vec<MetricRule>, default_max_series: usize) -> Result<Self, Error> {
-        let compiled = rule_check::compile(rules, default_max_series.max(1))?;
+        let mut compiled = rule_check::compile(rules, default_max_series.max(1))?;
+        clean_static_labels(&mut compiled.rules);
         let tables = compiled.metrics.iter().map(table_for).collect();
         let mut by_evt: HashMap<Box<str>, Vec<usize>> = HashMap::new();
         for (i, r) in compiled.rules.iter().enumerate() {
@@ -140,6 +141,15 @@ impl MetricsEngine {
         names.sort_unstable();
         names.dedup();
         names
+    }
+}
+
+/// Static label values are cleaned once here, so events push them as they are.
+fn clean_static_labels(rules: &mut [RuleDef]) {
+    for src in rules.iter_mut().flat_map(|r| r.sources.iter_mut()) {
+        if let LabelSource::Static(v) = src {
+            *v = clean_label(v);
+        }
     }
 }
 
@@ -203,9 +213,10 @@ const SELF_HELP: [(&str, &str); 5] = [
 ];
 
 impl MetricsEngine {
-    /// Describes every metric and creates the zero series, once.
+    /// Describes every metric and creates the zero series, once (tried again
+    /// if a recorder panicked the first time, rather than poisoning the engine).
     pub(crate) fn ensure_init(&self) {
-        self.init.call_once(|| {
+        self.init.call_once_force(|_| {
             self.describe_all();
             self.create_zero_series();
             self.apply_restored();
@@ -311,7 +322,7 @@ impl MetricsEngine {
     fn on_event_with(&self, ev: &dyn EventView, key: &mut LabelKey) {
         key.clear();
         key.push_str(ev.evt());
-        key.push_str(ev.level().as_str());
+        key.push_clean(ev.level().as_str());
         key.push_str(ev.source());
         self.own.events.with_handle(key, increment_by_one);
         let Some(rules) = self.by_evt.get(ev.evt()) else {
@@ -350,7 +361,7 @@ impl MetricsEngine {
         for src in &rule.sources {
             match src {
                 LabelSource::Field(f) => key.push_value(ev.field(f)),
-                LabelSource::Static(v) => key.push_str(v),
+                LabelSource::Static(v) => key.push_clean(v),
             }
         }
         if let (Mode::Restore, Update::Value(v)) = (mode, update) {
@@ -998,6 +1009,38 @@ telemetry_label_overflow_total{metric=\"calls_total\"} 3
     }
 
     #[test]
+    fn a_label_flood_keeps_each_metric_at_its_cap() {
+        let rules = vec![
+            MetricRule::counter("calls_total")
+                .on("call")
+                .labels(["model"])
+                .max_series(100),
+            MetricRule::histogram("lat_seconds")
+                .on("call")
+                .value("lat")
+                .labels(["model"])
+                .max_series(50),
+        ];
+        let text = render_with(rules, |e| {
+            let mut ev = Ev::new("call").s("model", "").f("lat", 0.1);
+            for i in 0..200_000 {
+                ev.fields[0].1 = OwnedValue::Str(format!("model-{i}"));
+                e.on_event(&ev);
+            }
+            assert_eq!((e.tables[0].len(), e.tables[1].len()), (100, 50));
+        });
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(series("calls_total{"), 101);
+        assert_eq!(series("lat_seconds_count{"), 51);
+        assert!(
+            text.contains("calls_total{model=\"__overflow__\"} 199900\n"),
+            "{text}"
+        );
+        assert!(text.contains("telemetry_label_overflow_total{metric=\"calls_total\"} 199900\n"));
+        assert!(text.contains("telemetry_label_overflow_total{metric=\"lat_seconds\"} 199950\n"));
+    }
+
+    #[test]
     fn levels_and_when_select_events() {
         let rules = vec![
             MetricRule::counter("failed_total")
@@ -1175,5 +1218,68 @@ telemetry_write_errors_total 2
             (Some(Unit::Seconds), Some("Latency"))
         );
         assert!(matches!(value, DebugValue::Histogram(v) if v.len() == 1));
+    }
+}
+
+/// Costs of the hot path, printed, not asserted (the benches are the record):
+/// `cargo test --release --lib hot_path_costs -- --ignored --nocapture`
+#[cfg(test)]
+mod timing {
+    use super::tests::Ev;
+    use super::*;
+    use crate::exporter::{ExporterConfig, build_recorder};
+    use crate::value::LineLevel;
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    /// The best of 40 batches of 50,000 events: the machine is shared, and
+    /// the minimum is the least disturbed run.
+    fn per_event(engine: &MetricsEngine, ev: &Ev) -> f64 {
+        let batch = |_| {
+            let t = Instant::now();
+            (0..50_000).for_each(|_| engine.on_event(black_box(ev)));
+            t.elapsed().as_nanos() as f64 / 50_000.0
+        };
+        (0..40).map(batch).fold(f64::MAX, f64::min)
+    }
+
+    #[test]
+    #[ignore = "timing; run in release with --ignored --nocapture"]
+    fn hot_path_costs() {
+        let rules = crate::rules_toml::parse_rules_toml(
+            include_str!("../examples/telemetry.toml"),
+            "preset",
+        )
+        .expect("preset");
+        let engine = MetricsEngine::new(rules, 1_000).expect("valid");
+        let recorder = build_recorder(&ExporterConfig::default(), &engine).expect("recorder");
+        let error = Ev::new("openrouter_error")
+            .level(LineLevel::Error)
+            .u("status", 429)
+            .s("code", "rate_limited")
+            .s("model", "deepseek/deepseek-v3.2-exp")
+            .s("component", "translation_service");
+        let call = Ev::new("openrouter_call")
+            .s("model", "deepseek/deepseek-v3.2-exp")
+            .s("component", "translation_service")
+            .f("latency_s", 1.25)
+            .f("cost_usd", 0.0012)
+            .s("outcome", "success")
+            .u("status", 200);
+        let other = Ev::new("no_rules_here");
+        metrics::with_local_recorder(&recorder, || {
+            println!(
+                "event without rules (events_total only): {:.1} ns",
+                per_event(&engine, &other)
+            );
+            println!(
+                "openrouter_error (+ 4-label counter):     {:.1} ns",
+                per_event(&engine, &error)
+            );
+            println!(
+                "openrouter_call (+ counter, histogram, float counter, daily sum): {:.1} ns",
+                per_event(&engine, &call)
+            );
+        });
     }
 }

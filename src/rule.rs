@@ -91,6 +91,32 @@ impl Kind {
 /// further ones go to one series whose label values are all `__overflow__`,
 /// counted in `telemetry_label_overflow_total{metric}`.
 ///
+/// # From TOML
+///
+/// The same rules can come from a TOML file, one `[[metric]]` table per rule
+/// (unknown keys are errors, reported with line and column):
+///
+/// ```toml
+/// [[metric]]
+/// name = "openrouter_errors_total"     # required
+/// kind = "counter"                     # required: counter | gauge | histogram | daily_sum
+/// evt = "openrouter_error"             # required
+/// levels = ["error", "critical"]       # default: all levels
+/// when = { outcome = "error" }         # or {field = "outcome", equals = "error"}, or a list of those
+/// value = "cost_usd"                   # counters: default +1; required for the other kinds
+/// labels = ["status", "code", "model"]
+/// static_labels = { team = "nlp" }     # after the field labels, in name order
+/// help = "Failed OpenRouter calls"
+/// unit = "seconds"
+/// buckets = [0.1, 0.5, 1.0]            # histograms only
+/// max_series = 1000
+/// # A list of values stands for each of them: here 2 label sets.
+/// precreate = [{ status = 429, code = "rate_limited", model = ["a", "b"] }]
+/// ```
+///
+/// `when` and `precreate` values may be strings, integers, floats or booleans,
+/// compared as the text a field value is written as (`429`, `0.5`, `true`).
+///
 /// # Example
 ///
 /// ```

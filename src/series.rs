@@ -42,23 +42,33 @@ impl LabelKey {
     /// Appends a field's value as label text (`""` when missing), made safe
     /// by [`clean_label`].
     pub(crate) fn push_value(&mut self, value: Option<FieldValue<'_>>) {
-        let start = self.text.len();
         match value {
-            Some(FieldValue::U64(v)) => self.text.push_str(itoa::Buffer::new().format(v)),
-            Some(FieldValue::I64(v)) => self.text.push_str(itoa::Buffer::new().format(v)),
-            Some(FieldValue::Str(s)) => self.text.push_str(cut(s)),
-            Some(v) => v.write_label(&mut self.text),
-            None => {}
+            Some(FieldValue::U64(v)) => self.push_clean(itoa::Buffer::new().format(v)),
+            Some(FieldValue::I64(v)) => self.push_clean(itoa::Buffer::new().format(v)),
+            Some(FieldValue::Str(s)) => self.push_str(s),
+            Some(v) => {
+                let start = self.text.len();
+                v.write_label(&mut self.text);
+                self.clean_from(start);
+                self.end_value();
+            }
+            None => self.end_value(),
         }
-        self.clean_from(start);
+    }
+
+    /// Appends a value known to be clean (see [`clean_label`]) as is.
+    pub(crate) fn push_clean(&mut self, value: &str) {
+        debug_assert!(!needs_cleaning(value) && value.len() <= MAX_LABEL_BYTES);
+        self.text.push_str(value);
         self.end_value();
     }
 
     /// Appends a fixed label value, made safe by [`clean_label`].
     pub(crate) fn push_str(&mut self, value: &str) {
-        let start = self.text.len();
-        self.text.push_str(cut(value));
-        self.clean_from(start);
+        if value.len() <= MAX_LABEL_BYTES && !needs_cleaning(value) {
+            return self.push_clean(value);
+        }
+        self.text.push_str(&clean_label(cut(value)));
         self.end_value();
     }
 
@@ -110,17 +120,15 @@ pub(crate) fn clean_label(value: &str) -> String {
     cut(&clean).to_string()
 }
 
-/// Whether [`clean_label`] would change `value` (a byte scan: no allocation).
+/// Whether [`clean_label`] would change `value`. Printable ASCII without a
+/// backslash, the usual case, is decided by the byte scan alone.
 fn needs_cleaning(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    bytes.iter().enumerate().any(|(i, &b)| match b {
-        b'\\' | 0x7f => true,
-        b'\t' | b'\n' => false,
-        0..0x20 => true,
-        // C1 controls, U+0080..U+009F.
-        0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
-        _ => false,
-    })
+    // A fold without early exit, so the compiler vectorises it.
+    let odd = |b: u8| u8::from(b.wrapping_sub(0x20) >= 0x5f) | u8::from(b == b'\\');
+    value.bytes().fold(0, |acc, b| acc | odd(b)) != 0
+        && value
+            .chars()
+            .any(|c| c == '\\' || (c.is_control() && c != '\t' && c != '\n'))
 }
 
 /// `s` cut to at most [`MAX_LABEL_BYTES`] at a character boundary.
