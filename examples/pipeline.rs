@@ -336,6 +336,7 @@ fn main() {
         .rules_toml(include_str!("telemetry.toml"))
         .prometheus_listen(args.listen)
         .prometheus_global_label("env", "demo")
+        .console_level(tracing_subscriber::filter::LevelFilter::WARN)
         .init_with_prometheus()
         .unwrap_or_else(|e| {
             eprintln!("pipeline: {e}");
