@@ -16,7 +16,10 @@ fn prometheus_alerts() -> Alerts {
         .filter(|r| r.alert)
         .map(|r| {
             let for_ = r.raw["for"].as_str().unwrap_or("0s").to_owned();
-            let severity = r.raw["labels"]["severity"].as_str().unwrap_or_default().to_owned();
+            let severity = r.raw["labels"]["severity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             (r.name, (r.expr, for_, severity))
         })
         .collect()
@@ -24,7 +27,12 @@ fn prometheus_alerts() -> Alerts {
 
 fn grafana_rules() -> Vec<Value> {
     let doc = yaml(&kit("grafana/provisioning/alerting/rules.yaml"));
-    doc["groups"].as_sequence().into_iter().flatten().flat_map(|g| g["rules"].as_sequence().cloned().unwrap_or_default()).collect()
+    doc["groups"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_sequence().cloned().unwrap_or_default())
+        .collect()
 }
 
 fn grafana_alerts() -> Alerts {
@@ -34,9 +42,15 @@ fn grafana_alerts() -> Alerts {
             let title = rule["title"].as_str().expect("title").to_owned();
             let data = rule["data"].as_sequence().expect("data");
             let a = data.iter().find(|d| d["refId"] == "A").expect("query A");
-            let expr = a["model"]["expr"].as_str().expect("A.model.expr").to_owned();
+            let expr = a["model"]["expr"]
+                .as_str()
+                .expect("A.model.expr")
+                .to_owned();
             let for_ = rule["for"].as_str().unwrap_or("0s").to_owned();
-            let severity = rule["labels"]["severity"].as_str().unwrap_or_default().to_owned();
+            let severity = rule["labels"]["severity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             (title, (expr, for_, severity))
         })
         .collect()
@@ -47,7 +61,11 @@ fn grafana_and_prometheus_alerts_have_identical_expressions_durations_and_severi
     let prometheus = prometheus_alerts();
     assert_eq!(
         prometheus.keys().collect::<Vec<_>>(),
-        ["OpenRouterAuthOrPaymentFailure", "OpenRouterRateLimitedSustained", "TranslationLatencyP95High"]
+        [
+            "OpenRouterAuthOrPaymentFailure",
+            "OpenRouterRateLimitedSustained",
+            "TranslationLatencyP95High"
+        ]
     );
     assert_eq!(grafana_alerts(), prometheus);
 }
@@ -57,17 +75,34 @@ fn grafana_rules_query_prometheus_and_fire_on_any_returned_series() {
     for rule in grafana_rules() {
         let title = &rule["title"];
         assert_eq!(rule["condition"], "B", "{title:?}");
-        assert_eq!(rule["noDataState"], "OK", "{title:?}: no series back means no breach");
+        assert_eq!(
+            rule["noDataState"], "OK",
+            "{title:?}: no series back means no breach"
+        );
         let data = rule["data"].as_sequence().expect("data");
         let a = data.iter().find(|d| d["refId"] == "A").expect("A");
         let b = data.iter().find(|d| d["refId"] == "B").expect("B");
         assert_eq!(a["datasourceUid"], "prometheus", "{title:?}");
         assert_eq!(a["model"]["instant"], true, "{title:?}");
-        assert_eq!((&b["datasourceUid"], &b["model"]["type"], &b["model"]["expression"]), (&"__expr__".into(), &"threshold".into(), &"A".into()));
+        assert_eq!(
+            (
+                &b["datasourceUid"],
+                &b["model"]["type"],
+                &b["model"]["expression"]
+            ),
+            (&"__expr__".into(), &"threshold".into(), &"A".into())
+        );
         let evaluator = &b["model"]["conditions"][0]["evaluator"];
-        assert_eq!((&evaluator["type"], evaluator["params"][0].as_f64()), (&"gt".into(), Some(0.0)), "{title:?}");
+        assert_eq!(
+            (&evaluator["type"], evaluator["params"][0].as_f64()),
+            (&"gt".into(), Some(0.0)),
+            "{title:?}"
+        );
         let uid = rule["uid"].as_str().unwrap_or_default();
-        assert!(uid.starts_with("evt-") && uid.len() <= 40, "{title:?}: stable uid, got {uid:?}");
+        assert!(
+            uid.starts_with("evt-") && uid.len() <= 40,
+            "{title:?}: stable uid, got {uid:?}"
+        );
     }
 }
 
@@ -75,7 +110,10 @@ fn grafana_rules_query_prometheus_and_fire_on_any_returned_series() {
 fn grafana_rule_file_has_no_dollar_outside_comments() {
     // Grafana expands $VAR in provisioning files: a `$labels` or `$value` here would silently become empty.
     let text = read(&kit("grafana/provisioning/alerting/rules.yaml"));
-    let offending: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with('#') && l.contains('$')).collect();
+    let offending: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains('$'))
+        .collect();
     assert!(offending.is_empty(), "{offending:?}");
 }
 
@@ -86,7 +124,12 @@ fn grafana_datasource_uids_used_by_alerts_are_provisioned() {
         .as_sequence()
         .into_iter()
         .flatten()
-        .map(|d| (d["uid"].as_str().unwrap_or_default(), d["type"].as_str().unwrap_or_default()))
+        .map(|d| {
+            (
+                d["uid"].as_str().unwrap_or_default(),
+                d["type"].as_str().unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(uids, [("prometheus", "prometheus"), ("loki", "loki")]);
 }
@@ -105,34 +148,72 @@ fn grafana_policy_sends_only_critical_alerts_to_the_discord_contact_point() {
         kinds.insert(point["name"].as_str().unwrap_or_default().to_owned(), types);
     }
     let expected: BTreeMap<String, Vec<String>> = [
-        ("ops-discord-critical".to_owned(), vec!["discord".to_owned()]),
-        ("ops-email-slack".to_owned(), vec!["email".to_owned(), "slack".to_owned()]),
+        (
+            "ops-discord-critical".to_owned(),
+            vec!["discord".to_owned()],
+        ),
+        (
+            "ops-email-slack".to_owned(),
+            vec!["email".to_owned(), "slack".to_owned()],
+        ),
     ]
     .into();
     assert_eq!(kinds, expected);
 
     let policies = yaml(&kit("grafana/provisioning/alerting/policies.yaml"));
     let root = &policies["policies"][0];
-    assert_eq!(root["receiver"], "ops-email-slack", "default: email + Slack");
+    assert_eq!(
+        root["receiver"], "ops-email-slack",
+        "default: email + Slack"
+    );
     let routes = root["routes"].as_sequence().expect("routes");
-    let discord: Vec<&Value> = routes.iter().filter(|r| r["receiver"] == "ops-discord-critical").collect();
+    let discord: Vec<&Value> = routes
+        .iter()
+        .filter(|r| r["receiver"] == "ops-discord-critical")
+        .collect();
     assert_eq!(discord.len(), 1);
-    assert_eq!(serde_yaml::to_string(&discord[0]["object_matchers"]).unwrap_or_default(), "- - severity\n  - =\n  - critical\n");
+    assert_eq!(
+        serde_yaml::to_string(&discord[0]["object_matchers"]).unwrap_or_default(),
+        "- - severity\n  - =\n  - critical\n"
+    );
     assert_eq!(discord[0]["continue"], false);
     // The severities used by the rules are exactly those routed.
     let severities: Vec<String> = grafana_alerts().into_values().map(|(_, _, s)| s).collect();
-    assert!(severities.iter().all(|s| s == "critical" || s == "warning"), "{severities:?}");
+    assert!(
+        severities.iter().all(|s| s == "critical" || s == "warning"),
+        "{severities:?}"
+    );
 }
 
 #[test]
 fn alert_annotations_point_at_existing_dashboards() {
-    let uids: Vec<String> = queries::dashboard_files().iter().map(|p| support::json(p)["uid"].as_str().unwrap_or_default().to_owned()).collect();
+    let uids: Vec<String> = queries::dashboard_files()
+        .iter()
+        .map(|p| {
+            support::json(p)["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
     for rule in grafana_rules() {
-        let uid = rule["annotations"]["__dashboardUid__"].as_str().unwrap_or_default();
-        assert!(uids.iter().any(|u| u == uid), "{:?}: unknown dashboard {uid:?}", rule["title"]);
+        let uid = rule["annotations"]["__dashboardUid__"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            uids.iter().any(|u| u == uid),
+            "{:?}: unknown dashboard {uid:?}",
+            rule["title"]
+        );
     }
     for rule in queries::prometheus_rules().into_iter().filter(|r| r.alert) {
-        let uid = rule.raw["annotations"]["dashboard_uid"].as_str().unwrap_or_default();
-        assert!(uids.iter().any(|u| u == uid), "{}: unknown dashboard {uid:?}", rule.name);
+        let uid = rule.raw["annotations"]["dashboard_uid"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            uids.iter().any(|u| u == uid),
+            "{}: unknown dashboard {uid:?}",
+            rule.name
+        );
     }
 }

@@ -9,12 +9,20 @@ use support::{kit, output_text, read, require, run, tool};
 
 #[test]
 fn every_logql_expression_parses_and_the_documented_counter_examples_do_not() {
-    let Some(node) = tool("node", "nodejs") else { return };
+    let Some(node) = tool("node", "nodejs") else {
+        return;
+    };
     let installed = kit("tests/node_modules/@grafana/lezer-logql/package.json").is_file();
-    if !require("dashboards/tests/node_modules", installed, "run `npm ci --prefix dashboards/tests`") {
+    if !require(
+        "dashboards/tests/node_modules",
+        installed,
+        "run `npm ci --prefix dashboards/tests`",
+    ) {
         return;
     }
-    let out = run(Command::new(node).arg("logql_parse.mjs").current_dir(kit("tests")));
+    let out = run(Command::new(node)
+        .arg("logql_parse.mjs")
+        .current_dir(kit("tests")));
     let text = output_text(&out);
     assert!(out.status.success(), "LogQL parse failures\n{text}");
 
@@ -27,9 +35,18 @@ fn every_logql_expression_parses_and_the_documented_counter_examples_do_not() {
         .flat_map(|p| queries::fenced_blocks(&read(p), "logql-invalid"))
         .map(|b| queries::split_queries(&b).len())
         .sum();
-    assert!(valid >= 8 && invalid == 2, "valid={valid} invalid={invalid}");
-    let summary = format!("queries: valid={valid} invalid={invalid}\nlogql: {} passed, 0 failed\n", valid + invalid);
-    assert!(String::from_utf8_lossy(&out.stdout).ends_with(&summary), "expected summary {summary:?}\n{text}");
+    assert!(
+        valid >= 8 && invalid == 2,
+        "valid={valid} invalid={invalid}"
+    );
+    let summary = format!(
+        "queries: valid={valid} invalid={invalid}\nlogql: {} passed, 0 failed\n",
+        valid + invalid
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with(&summary),
+        "expected summary {summary:?}\n{text}"
+    );
 }
 
 #[test]
@@ -37,8 +54,19 @@ fn docs_explain_the_meta_code_flattening_and_the_invalid_unwrap_query() {
     let doc = read(&support::repo_root().join("docs/OPERATIONS.md"));
     assert!(doc.contains("`meta.code` becomes `meta_code`"));
     let invalid = queries::fenced_blocks(&doc, "logql-invalid");
-    assert!(invalid.iter().any(|b| b.contains("| unwrap ts | count_over_time(1m)")), "{invalid:?}");
+    assert!(
+        invalid
+            .iter()
+            .any(|b| b.contains("| unwrap ts | count_over_time(1m)")),
+        "{invalid:?}"
+    );
     let valid = queries::fenced_blocks(&doc, "logql").join("\n");
-    assert!(valid.contains("meta_code = \"rate_limited\" [1m]"), "rate-limits by model per minute");
-    assert!(valid.contains("evt=\"pipeline_run\", level=\"error\"") && valid.contains("meta_run_id = "), "failed run trail");
+    assert!(
+        valid.contains("meta_code = \"rate_limited\" [1m]"),
+        "rate-limits by model per minute"
+    );
+    assert!(
+        valid.contains("evt=\"pipeline_run\", level=\"error\"") && valid.contains("meta_run_id = "),
+        "failed run trail"
+    );
 }

@@ -17,12 +17,26 @@ fn compose_runs_every_service_on_the_host_network_with_pinned_images() {
     let doc = compose();
     let services = doc["services"].as_mapping().expect("services");
     let names: Vec<&str> = services.keys().filter_map(|k| k.as_str()).collect();
-    assert_eq!(names, ["app", "prometheus", "alertmanager", "mailpit", "loki", "alloy", "grafana"]);
+    assert_eq!(
+        names,
+        [
+            "app",
+            "prometheus",
+            "alertmanager",
+            "mailpit",
+            "loki",
+            "alloy",
+            "grafana"
+        ]
+    );
     for (name, svc) in services {
         assert_eq!(svc["network_mode"], "host", "{name:?}");
         let image = svc["image"].as_str().unwrap_or_default();
         let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
-        assert!(!tag.is_empty() && tag != "latest", "{name:?}: pin the image tag, got {image:?}");
+        assert!(
+            !tag.is_empty() && tag != "latest",
+            "{name:?}: pin the image tag, got {image:?}"
+        );
     }
 }
 
@@ -35,7 +49,10 @@ fn compose_mounts_the_committed_configs() {
             let spec = volume.as_str().expect("short volume syntax");
             // `${VAR:-default}:/target` mounts the default unless VAR is set.
             let source = match spec.strip_prefix("${") {
-                Some(var) => var.split_once(":-").and_then(|(_, d)| d.split_once('}')).map_or("", |(d, _)| d),
+                Some(var) => var
+                    .split_once(":-")
+                    .and_then(|(_, d)| d.split_once('}'))
+                    .map_or("", |(d, _)| d),
                 None => spec.split(':').next().unwrap_or_default(),
             };
             if source.starts_with('.') {
@@ -54,16 +71,28 @@ fn compose_mounts_the_committed_configs() {
         "../data/telemetry",
         "..",
     ] {
-        assert!(sources.iter().any(|s| s == expected), "{expected} is not mounted: {sources:?}");
+        assert!(
+            sources.iter().any(|s| s == expected),
+            "{expected} is not mounted: {sources:?}"
+        );
     }
     for source in sources.iter().filter(|s| !s.contains("data/telemetry")) {
-        assert!(kit(source).exists(), "{source} does not exist under dashboards/");
+        assert!(
+            kit(source).exists(),
+            "{source} does not exist under dashboards/"
+        );
     }
     // The Grafana dashboards provider reads where compose mounts them.
     let provider = yaml(&kit("grafana/provisioning/dashboards/dashboards.yaml"));
-    let path = provider["providers"][0]["options"]["path"].as_str().unwrap_or_default().to_owned();
+    let path = provider["providers"][0]["options"]["path"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let grafana = serde_yaml::to_string(&doc["services"]["grafana"]["volumes"]).unwrap_or_default();
-    assert!(grafana.contains(&format!("./grafana/dashboards:{path}:ro")), "{grafana}");
+    assert!(
+        grafana.contains(&format!("./grafana/dashboards:{path}:ro")),
+        "{grafana}"
+    );
 }
 
 #[test]
@@ -72,14 +101,27 @@ fn every_listen_address_in_compose_is_loopback() {
     let mut seen = 0;
     for line in text.lines() {
         for part in line.split_whitespace() {
-            if let Some((_, value)) = part.split_once("listen-addr").and_then(|(_, r)| r.split_once('=')) {
+            if let Some((_, value)) = part
+                .split_once("listen-addr")
+                .and_then(|(_, r)| r.split_once('='))
+            {
                 seen += 1;
-                assert!(value.is_empty() || value.starts_with("127.0.0.1:"), "{line}");
+                assert!(
+                    value.is_empty() || value.starts_with("127.0.0.1:"),
+                    "{line}"
+                );
             }
         }
     }
-    assert!(seen >= 4, "expected Prometheus, Alertmanager (web, cluster) and Alloy listen flags, saw {seen}");
-    for key in ["GF_SERVER_HTTP_ADDR: 127.0.0.1", "MP_SMTP_BIND_ADDR: 127.0.0.1:1025", "MP_UI_BIND_ADDR: 127.0.0.1:8025"] {
+    assert!(
+        seen >= 4,
+        "expected Prometheus, Alertmanager (web, cluster) and Alloy listen flags, saw {seen}"
+    );
+    for key in [
+        "GF_SERVER_HTTP_ADDR: 127.0.0.1",
+        "MP_SMTP_BIND_ADDR: 127.0.0.1:1025",
+        "MP_UI_BIND_ADDR: 127.0.0.1:8025",
+    ] {
         assert!(text.contains(key), "{key}");
     }
 }
@@ -105,7 +147,10 @@ fn kit_files() -> Vec<PathBuf> {
 /// Hosts in `scheme://host` URLs and in `host:port` pairs.
 fn hosts(text: &str) -> Vec<String> {
     let url = regex_lite::Regex::new(r"[a-z]+://([^/:\s\x22'<>|,)\]]+)").expect("regex");
-    let pair = regex_lite::Regex::new(r"\b(localhost|\d{1,3}(?:\.\d{1,3}){3}|[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+):\d{2,5}\b").expect("regex");
+    let pair = regex_lite::Regex::new(
+        r"\b(localhost|\d{1,3}(?:\.\d{1,3}){3}|[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+):\d{2,5}\b",
+    )
+    .expect("regex");
     let mut out: Vec<String> = url.captures_iter(text).map(|c| c[1].to_owned()).collect();
     out.extend(pair.captures_iter(text).map(|c| c[1].to_owned()));
     out
@@ -120,7 +165,14 @@ fn no_file_of_the_kit_targets_a_host_other_than_loopback() {
         for host in hosts(&text) {
             assert_eq!(host, "127.0.0.1", "{}: names host {host:?}", file.display());
         }
-        assert!(!text.contains("0.0.0.0"), "{}: binds all interfaces", file.display());
+        assert!(
+            !text.contains("0.0.0.0"),
+            "{}: binds all interfaces",
+            file.display()
+        );
     }
-    assert_eq!(hosts("url: http://example.com/x and db:5432 and 10.0.0.1:80"), ["example.com", "10.0.0.1"]);
+    assert_eq!(
+        hosts("url: http://example.com/x and db:5432 and 10.0.0.1:80"),
+        ["example.com", "10.0.0.1"]
+    );
 }

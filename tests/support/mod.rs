@@ -26,12 +26,14 @@ pub fn read(path: &Path) -> String {
 
 /// Parses a YAML file into a generic value.
 pub fn yaml(path: &Path) -> serde_yaml::Value {
-    serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: invalid YAML: {e}", path.display()))
+    serde_yaml::from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{}: invalid YAML: {e}", path.display()))
 }
 
 /// Parses a JSON file into a generic value.
 pub fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", path.display()))
+    serde_json::from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", path.display()))
 }
 
 /// Files directly in `dir` whose name ends with one of `exts`, sorted.
@@ -65,18 +67,26 @@ pub fn require(what: &str, present: bool, hint: &str) -> bool {
 /// Finds an executable on PATH.
 pub fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(tool)).find(|candidate| candidate.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Finds `tool` on PATH, or fails under CI / skips elsewhere (`None`).
 pub fn tool(tool: &str, package: &str) -> Option<PathBuf> {
     let found = which(tool);
-    require(tool, found.is_some(), &format!("apt-get install -y {package}")).then(|| found).flatten()
+    let hint = format!("apt-get install -y {package}");
+    if require(tool, found.is_some(), &hint) {
+        found
+    } else {
+        None
+    }
 }
 
 /// Runs a command to completion; panics if it cannot be started.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// stdout and stderr of `out` as one string, for failure messages.
@@ -100,7 +110,8 @@ pub fn known_labels() -> impl Fn(&str) -> Option<std::collections::BTreeSet<Stri
     move |metric: &str| {
         promql::catalogue_labels(metric).or_else(|| {
             let expr = recorded.get(metric)?;
-            let mut labels = promql::result_labels(expr, &promql::catalogue_labels).unwrap_or_default();
+            let mut labels =
+                promql::result_labels(expr, &promql::catalogue_labels).unwrap_or_default();
             labels.extend(promql::GLOBAL_LABELS.iter().map(|l| l.to_string()));
             Some(labels)
         })

@@ -10,8 +10,16 @@ pub const GLOBAL_LABELS: &[&str] = &["job", "instance", "env"];
 
 /// `(metric, labels, is_histogram)` for every metric the crate exports.
 pub const CATALOGUE: &[(&str, &[&str], bool)] = &[
-    ("openrouter_errors_total", &["status", "code", "component", "model"], false),
-    ("openrouter_calls_total", &["component", "model", "outcome"], false),
+    (
+        "openrouter_errors_total",
+        &["status", "code", "component", "model"],
+        false,
+    ),
+    (
+        "openrouter_calls_total",
+        &["component", "model", "outcome"],
+        false,
+    ),
     ("openrouter_call_latency_seconds", &["model"], true),
     ("openrouter_cost_usd_total", &["model"], false),
     ("daily_cost_usd", &["model"], false),
@@ -22,7 +30,11 @@ pub const CATALOGUE: &[(&str, &[&str], bool)] = &[
     ("telemetry_events_total", &["evt", "level", "source"], false),
     ("telemetry_dropped_events_total", &["reason"], false),
     ("telemetry_write_errors_total", &[], false),
-    ("telemetry_rejected_values_total", &["metric", "reason"], false),
+    (
+        "telemetry_rejected_values_total",
+        &["metric", "reason"],
+        false,
+    ),
     ("telemetry_label_overflow_total", &["metric"], false),
 ];
 
@@ -45,11 +57,19 @@ pub fn parse(expr: &str) -> Result<Expr, String> {
 /// Histogram series `_bucket` (plus `le`), `_sum` and `_count` are included.
 pub fn catalogue_labels(metric: &str) -> Option<BTreeSet<String>> {
     for (name, labels, histogram) in CATALOGUE {
-        let mut set: BTreeSet<String> = labels.iter().chain(GLOBAL_LABELS).map(|l| l.to_string()).collect();
+        let mut set: BTreeSet<String> = labels
+            .iter()
+            .chain(GLOBAL_LABELS)
+            .map(|l| l.to_string())
+            .collect();
         if metric == *name && !histogram {
             return Some(set);
         }
-        if *histogram && metric.strip_prefix(name).is_some_and(|s| ["_bucket", "_sum", "_count"].contains(&s)) {
+        if *histogram
+            && metric
+                .strip_prefix(name)
+                .is_some_and(|s| ["_bucket", "_sum", "_count"].contains(&s))
+        {
             if metric.ends_with("_bucket") {
                 set.insert("le".into());
             }
@@ -103,12 +123,19 @@ pub fn selector_query(vs: &VectorSelector) -> String {
 /// The metric name of a selector (from its name or a `__name__` matcher).
 pub fn metric_name(vs: &VectorSelector) -> Option<String> {
     vs.name.clone().or_else(|| {
-        vs.matchers.matchers.iter().find(|m| m.name == "__name__" && m.op == MatchOp::Equal).map(|m| m.value.clone())
+        vs.matchers
+            .matchers
+            .iter()
+            .find(|m| m.name == "__name__" && m.op == MatchOp::Equal)
+            .map(|m| m.value.clone())
     })
 }
 
 /// Labels the result of `expr` may carry, given `known(metric)` for selectors; `None` when unknown.
-pub fn result_labels(expr: &Expr, known: &dyn Fn(&str) -> Option<BTreeSet<String>>) -> Option<BTreeSet<String>> {
+pub fn result_labels(
+    expr: &Expr,
+    known: &dyn Fn(&str) -> Option<BTreeSet<String>>,
+) -> Option<BTreeSet<String>> {
     match expr {
         Expr::VectorSelector(vs) => known(&metric_name(vs)?),
         Expr::MatrixSelector(ms) => known(&metric_name(&ms.vs)?),
@@ -116,14 +143,25 @@ pub fn result_labels(expr: &Expr, known: &dyn Fn(&str) -> Option<BTreeSet<String
             Some(LabelModifier::Include(l)) => Some(l.labels.iter().cloned().collect()),
             Some(LabelModifier::Exclude(l)) => {
                 let inner = result_labels(&a.expr, known)?;
-                Some(inner.into_iter().filter(|x| !l.labels.contains(x)).collect())
+                Some(
+                    inner
+                        .into_iter()
+                        .filter(|x| !l.labels.contains(x))
+                        .collect(),
+                )
             }
-            None if ["topk", "bottomk"].contains(&a.op.to_string().as_str()) => result_labels(&a.expr, known),
+            None if ["topk", "bottomk"].contains(&a.op.to_string().as_str()) => {
+                result_labels(&a.expr, known)
+            }
             None => Some(BTreeSet::new()),
         },
         Expr::Binary(b) => {
             let lhs = result_labels(&b.lhs, known).unwrap_or_default();
-            Some(lhs.union(&result_labels(&b.rhs, known).unwrap_or_default()).cloned().collect())
+            Some(
+                lhs.union(&result_labels(&b.rhs, known).unwrap_or_default())
+                    .cloned()
+                    .collect(),
+            )
         }
         Expr::Paren(p) => result_labels(&p.expr, known),
         Expr::Unary(u) => result_labels(&u.expr, known),
@@ -133,8 +171,15 @@ pub fn result_labels(expr: &Expr, known: &dyn Fn(&str) -> Option<BTreeSet<String
     }
 }
 
-fn call_labels(c: &parser::Call, known: &dyn Fn(&str) -> Option<BTreeSet<String>>) -> Option<BTreeSet<String>> {
-    let vector_arg = c.args.args.iter().find(|a| !matches!(***a, Expr::NumberLiteral(_) | Expr::StringLiteral(_)));
+fn call_labels(
+    c: &parser::Call,
+    known: &dyn Fn(&str) -> Option<BTreeSet<String>>,
+) -> Option<BTreeSet<String>> {
+    let vector_arg = c
+        .args
+        .args
+        .iter()
+        .find(|a| !matches!(***a, Expr::NumberLiteral(_) | Expr::StringLiteral(_)));
     let mut labels = match vector_arg {
         Some(arg) => result_labels(arg, known)?,
         None => BTreeSet::new(),
@@ -155,30 +200,57 @@ fn call_labels(c: &parser::Call, known: &dyn Fn(&str) -> Option<BTreeSet<String>
 
 /// Grouping and matching labels (`by`, `without`, `on`, `ignoring`, `group_left/right`) that the operand they
 /// apply to cannot carry: typos or labels the crate does not export. Empty when all is well.
-pub fn unknown_grouping_labels(expr: &Expr, known: &dyn Fn(&str) -> Option<BTreeSet<String>>) -> Vec<String> {
+pub fn unknown_grouping_labels(
+    expr: &Expr,
+    known: &dyn Fn(&str) -> Option<BTreeSet<String>>,
+) -> Vec<String> {
     let mut bad = Vec::new();
     walk(expr, &mut |e| {
         let (used, operands): (Vec<String>, Vec<&Expr>) = match e {
-            Expr::Aggregate(a) => (a.modifier.iter().flat_map(|m| m.labels().labels.clone()).collect(), vec![&*a.expr]),
+            Expr::Aggregate(a) => (
+                a.modifier
+                    .iter()
+                    .flat_map(|m| m.labels().labels.clone())
+                    .collect(),
+                vec![&*a.expr],
+            ),
             Expr::Binary(b) => {
                 let Some(m) = &b.modifier else { return };
-                let mut used: Vec<String> = m.matching.iter().flat_map(|l| l.labels().labels.clone()).collect();
+                let mut used: Vec<String> = m
+                    .matching
+                    .iter()
+                    .flat_map(|l| l.labels().labels.clone())
+                    .collect();
                 used.extend(m.card.labels().into_iter().flat_map(|l| l.labels.clone()));
                 (used, vec![&*b.lhs, &*b.rhs])
             }
             _ => return,
         };
-        let available: BTreeSet<String> =
-            operands.iter().filter_map(|op| result_labels(op, known)).flatten().collect();
-        bad.extend(used.into_iter().filter(|l| !available.contains(l)).map(|l| format!("{l} (in `{e}`)")));
+        let available: BTreeSet<String> = operands
+            .iter()
+            .filter_map(|op| result_labels(op, known))
+            .flatten()
+            .collect();
+        bad.extend(
+            used.into_iter()
+                .filter(|l| !available.contains(l))
+                .map(|l| format!("{l} (in `{e}`)")),
+        );
     });
     bad
 }
 
 /// Labels matched by a selector that the catalogue does not give its metric, or the metric itself if unknown.
-pub fn unknown_matcher_labels(vs: &VectorSelector, known: &dyn Fn(&str) -> Option<BTreeSet<String>>) -> Vec<String> {
-    let Some(name) = metric_name(vs) else { return vec![format!("selector without metric name: {vs}")] };
-    let Some(labels) = known(&name) else { return vec![format!("unknown metric {name}")] };
+pub fn unknown_matcher_labels(
+    vs: &VectorSelector,
+    known: &dyn Fn(&str) -> Option<BTreeSet<String>>,
+) -> Vec<String> {
+    let Some(name) = metric_name(vs) else {
+        return vec![format!("selector without metric name: {vs}")];
+    };
+    let Some(labels) = known(&name) else {
+        return vec![format!("unknown metric {name}")];
+    };
     vs.matchers
         .matchers
         .iter()
@@ -191,7 +263,11 @@ pub fn unknown_matcher_labels(vs: &VectorSelector, known: &dyn Fn(&str) -> Optio
 pub fn strip_threshold(expr: &Expr) -> Option<&Expr> {
     match expr {
         Expr::Paren(p) => strip_threshold(&p.expr),
-        Expr::Binary(b) if b.op.is_comparison_operator() && matches!(*b.rhs, Expr::NumberLiteral(_)) => Some(&b.lhs),
+        Expr::Binary(b)
+            if b.op.is_comparison_operator() && matches!(*b.rhs, Expr::NumberLiteral(_)) =>
+        {
+            Some(&b.lhs)
+        }
         _ => None,
     }
 }

@@ -73,7 +73,11 @@ pub fn panels(dashboard: &Json) -> Vec<&Json> {
 
 /// The datasource type of a target, falling back to its panel's.
 fn target_lang(target: &Json, panel: &Json) -> Option<Lang> {
-    let ds = if target["datasource"].is_object() { &target["datasource"] } else { &panel["datasource"] };
+    let ds = if target["datasource"].is_object() {
+        &target["datasource"]
+    } else {
+        &panel["datasource"]
+    };
     match ds["type"].as_str()? {
         "prometheus" => Some(Lang::PromQl),
         "loki" => Some(Lang::LogQl),
@@ -83,26 +87,58 @@ fn target_lang(target: &Json, panel: &Json) -> Option<Lang> {
 
 /// Every query of one dashboard: panel targets and annotation queries.
 pub fn dashboard_queries(path: &Path, dashboard: &Json) -> Vec<Query> {
-    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for panel in panels(dashboard) {
         for target in panel["targets"].as_array().into_iter().flatten() {
-            let (Some(expr), Some(lang)) = (target["expr"].as_str(), target_lang(target, panel)) else { continue };
-            let origin = format!("{file}: panel {:?} target {}", panel["title"], target["refId"]);
-            out.push(Query { origin, expr: expr.to_owned(), lang, kind: Kind::Panel });
+            let (Some(expr), Some(lang)) = (target["expr"].as_str(), target_lang(target, panel))
+            else {
+                continue;
+            };
+            let title = panel["title"].as_str().unwrap_or_default();
+            let origin = format!(
+                "{file}: panel {title:?} target {}",
+                target["refId"].as_str().unwrap_or_default()
+            );
+            out.push(Query {
+                origin,
+                expr: expr.to_owned(),
+                lang,
+                kind: Kind::Panel,
+            });
         }
     }
-    for ann in dashboard["annotations"]["list"].as_array().into_iter().flatten() {
-        let (Some(expr), Some(lang)) = (ann["expr"].as_str(), target_lang(ann, ann)) else { continue };
-        let origin = format!("{file}: annotation {:?}", ann["name"]);
-        out.push(Query { origin, expr: expr.to_owned(), lang, kind: Kind::Panel });
+    for ann in dashboard["annotations"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let (Some(expr), Some(lang)) = (ann["expr"].as_str(), target_lang(ann, ann)) else {
+            continue;
+        };
+        let origin = format!(
+            "{file}: annotation {:?}",
+            ann["name"].as_str().unwrap_or_default()
+        );
+        out.push(Query {
+            origin,
+            expr: expr.to_owned(),
+            lang,
+            kind: Kind::Panel,
+        });
     }
     out
 }
 
 /// All dashboard queries of all dashboards.
 pub fn all_dashboard_queries() -> Vec<Query> {
-    dashboard_files().iter().flat_map(|path| dashboard_queries(path, &json(path))).collect()
+    dashboard_files()
+        .iter()
+        .flat_map(|path| dashboard_queries(path, &json(path)))
+        .collect()
 }
 
 /// `(metric, label)` of every `label_values(metric, label)` template variable, with its origin.
@@ -110,12 +146,31 @@ pub fn label_value_variables() -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for path in dashboard_files() {
         let dashboard = json(&path);
-        for var in dashboard["templating"]["list"].as_array().into_iter().flatten() {
-            let Some(def) = var["definition"].as_str() else { continue };
-            let inner = def.strip_prefix("label_values(").and_then(|s| s.strip_suffix(')'));
-            let parts: Vec<&str> = inner.map(|s| s.split(',').map(str::trim).collect()).unwrap_or_default();
-            assert!(parts.len() == 2, "{}: variable {:?}: expected label_values(metric, label)", path.display(), var["name"]);
-            out.push((format!("{}: variable {:?}", path.display(), var["name"]), parts[0].to_owned(), parts[1].to_owned()));
+        for var in dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(def) = var["definition"].as_str() else {
+                continue;
+            };
+            let inner = def
+                .strip_prefix("label_values(")
+                .and_then(|s| s.strip_suffix(')'));
+            let parts: Vec<&str> = inner
+                .map(|s| s.split(',').map(str::trim).collect())
+                .unwrap_or_default();
+            assert!(
+                parts.len() == 2,
+                "{}: variable {:?}: expected label_values(metric, label)",
+                path.display(),
+                var["name"]
+            );
+            out.push((
+                format!("{}: variable {:?}", path.display(), var["name"]),
+                parts[0].to_owned(),
+                parts[1].to_owned(),
+            ));
         }
     }
     out
@@ -142,9 +197,16 @@ pub fn prometheus_rules() -> Vec<Rule> {
         for group in doc["groups"].as_sequence().into_iter().flatten() {
             for rule in group["rules"].as_sequence().into_iter().flatten() {
                 let alert = rule["alert"].as_str();
-                let name = alert.or(rule["record"].as_str()).expect("rule without alert/record name");
+                let name = alert
+                    .or(rule["record"].as_str())
+                    .expect("rule without alert/record name");
                 let expr = rule["expr"].as_str().expect("rule without expr");
-                out.push(Rule { name: name.to_owned(), expr: expr.to_owned(), alert: alert.is_some(), raw: rule.clone() });
+                out.push(Rule {
+                    name: name.to_owned(),
+                    expr: expr.to_owned(),
+                    alert: alert.is_some(),
+                    raw: rule.clone(),
+                });
             }
         }
     }
@@ -159,7 +221,11 @@ pub fn rule_queries() -> Vec<Query> {
             origin: format!("rule {}", rule.name),
             expr: rule.expr,
             lang: Lang::PromQl,
-            kind: if rule.alert { Kind::Alert } else { Kind::Recording },
+            kind: if rule.alert {
+                Kind::Alert
+            } else {
+                Kind::Recording
+            },
         })
         .collect()
 }
@@ -192,7 +258,12 @@ pub fn doc_queries() -> Vec<Query> {
             for (i, block) in fenced_blocks(&text, tag).iter().enumerate() {
                 for expr in split_queries(block) {
                     let origin = format!("{}: {tag} block {}", path.display(), i + 1);
-                    out.push(Query { origin, expr, lang, kind: Kind::Doc });
+                    out.push(Query {
+                        origin,
+                        expr,
+                        lang,
+                        kind: Kind::Doc,
+                    });
                 }
             }
         }
@@ -204,7 +275,13 @@ pub fn doc_queries() -> Vec<Query> {
 pub fn split_queries(block: &str) -> Vec<String> {
     block
         .split("\n\n")
-        .map(|chunk| chunk.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n"))
+        .map(|chunk| {
+            chunk
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .filter(|q| !q.trim().is_empty())
         .collect()
 }
@@ -246,7 +323,9 @@ fn variable_at(s: &str) -> (&str, usize) {
         return (&braced[..end], end + 3);
     }
     let body = &s[1..];
-    let end = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
+    let end = body
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(body.len());
     (&body[..end], end + 1)
 }
 
