@@ -476,15 +476,15 @@ fn every_dashboard_rule_and_doc_query_returns_data_from_a_real_prometheus() {
     check_log_files(dir.path(), &mut report);
 
     for note in &report.notes {
-        eprintln!("note: {note}");
+        support::note(&format!("note: {note}"));
     }
-    eprintln!(
+    support::note(&format!(
         "end-to-end: {} checks, {} failures, {} notes in {:.1} s",
         report.checks,
         report.failures.len(),
         report.notes.len(),
         started.elapsed().as_secs_f64()
-    );
+    ));
     assert!(
         report.failures.is_empty(),
         "{} of {} checks failed:\n{}\n{}\n{}",

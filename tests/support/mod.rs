@@ -60,8 +60,14 @@ pub fn require(what: &str, present: bool, hint: &str) -> bool {
         return true;
     }
     assert!(!in_ci(), "{what} is missing and CI is set: {hint}");
-    eprintln!("note: skipping, {what} is missing ({hint})");
+    note(&format!("note: skipping, {what} is missing ({hint})"));
     false
+}
+
+/// Prints a line on stderr even when the test passes: written to the handle, not with `eprintln!`,
+/// which the test harness captures.
+pub fn note(line: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes());
 }
 
 /// Finds an executable on PATH.
