@@ -186,34 +186,62 @@ fn grafana_policy_sends_only_critical_alerts_to_the_discord_contact_point() {
 }
 
 #[test]
-fn alert_annotations_point_at_existing_dashboards() {
-    let uids: Vec<String> = queries::dashboard_files()
+fn alerts_point_at_the_dashboard_panel_that_shows_them() {
+    let dashboards: BTreeMap<String, serde_json::Value> = queries::dashboard_files()
         .iter()
-        .map(|p| {
-            support::json(p)["uid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
+        .map(|p| support::json(p))
+        .map(|d| (d["uid"].as_str().unwrap_or_default().to_owned(), d))
         .collect();
+    let mut linked = Vec::new();
     for rule in grafana_rules() {
-        let uid = rule["annotations"]["__dashboardUid__"]
-            .as_str()
-            .unwrap_or_default();
-        assert!(
-            uids.iter().any(|u| u == uid),
-            "{:?}: unknown dashboard {uid:?}",
-            rule["title"]
-        );
+        let uid = rule["dashboardUid"].as_str().unwrap_or_default();
+        let dashboard = dashboards
+            .get(uid)
+            .unwrap_or_else(|| panic!("{:?}: unknown dashboard {uid:?}", rule["title"]));
+        let id = rule["panelId"].as_u64();
+        let panel = queries::panels(dashboard)
+            .into_iter()
+            .find(|p| p["id"].as_u64() == id);
+        let title = panel
+            .and_then(|p| p["title"].as_str())
+            .unwrap_or_else(|| panic!("{uid}: no panel {id:?}"));
+        linked.push((
+            rule["title"].as_str().unwrap_or_default().to_owned(),
+            uid.to_owned(),
+            title.to_owned(),
+        ));
     }
+    let expected = [
+        (
+            "OpenRouterRateLimitedSustained",
+            "evt-openrouter-health",
+            "Errors / s: 429, 5xx, 401, 402",
+        ),
+        (
+            "OpenRouterAuthOrPaymentFailure",
+            "evt-costs-budgets",
+            "Auth / payment incidents (401 / 402)",
+        ),
+        (
+            "TranslationLatencyP95High",
+            "evt-pipeline-overview",
+            "Translation latency P50 / P95",
+        ),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(linked, expected);
+    // Prometheus rules name the same dashboards in their annotations.
     for rule in queries::prometheus_rules().into_iter().filter(|r| r.alert) {
         let uid = rule.raw["annotations"]["dashboard_uid"]
             .as_str()
             .unwrap_or_default();
-        assert!(
-            uids.iter().any(|u| u == uid),
-            "{}: unknown dashboard {uid:?}",
-            rule.name
-        );
+        let grafana = linked
+            .iter()
+            .find(|(name, _, _)| *name == rule.name)
+            .map(|(_, u, _)| u.as_str());
+        assert_eq!(Some(uid), grafana, "{}", rule.name);
     }
 }
