@@ -1,0 +1,1 @@
+//! `report`: one self-contained HTML file with SVG charts.
