@@ -87,7 +87,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::LogDir { source, .. } | Error::Read { source, .. } => Some(source),
-            Error::Exporter { source: Some(e), .. } => Some(e),
+            Error::Exporter {
+                source: Some(e), ..
+            } => Some(e),
             _ => None,
         }
     }

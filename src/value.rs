@@ -113,7 +113,9 @@ impl LineLevel {
             ("error", LineLevel::Error),
             ("critical", LineLevel::Critical),
         ];
-        ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, l)| *l)
+        ALL.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|(_, l)| *l)
     }
 
     pub(crate) fn from_tracing(level: &tracing::Level, critical: bool) -> Self {

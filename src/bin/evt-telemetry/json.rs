@@ -3,6 +3,7 @@
 //! a tree or allocating (escaped strings are decoded only when asked).
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// Nesting deeper than this is rejected rather than risking the stack.
 const MAX_DEPTH: usize = 64;
@@ -89,6 +90,16 @@ impl<'a> JsonStr<'a> {
     /// The text as written between the quotes.
     pub(crate) fn raw(&self) -> &'a str {
         self.raw
+    }
+
+    /// Whether the text has escapes.
+    pub(crate) fn is_escaped(&self) -> bool {
+        self.escaped
+    }
+
+    /// A string body taken from validated text.
+    pub(crate) fn from_raw(raw: &'a str, escaped: bool) -> Self {
+        JsonStr { raw, escaped }
     }
 }
 
@@ -205,6 +216,34 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Reads an object, handing each member's key and the byte range of its
+    /// value (in the cursor's text) to `each`; returns the object as
+    /// written. Fails with `not_object` if the value is not an object.
+    pub(crate) fn object_with(
+        &mut self,
+        not_object: &'static str,
+        mut each: impl FnMut(JsonStr<'a>, Range<usize>),
+    ) -> Result<&'a str, Invalid> {
+        self.skip_ws();
+        if self.peek() != Some(b'{') {
+            return Err(Invalid::contract(not_object));
+        }
+        let start = self.pos;
+        if !self.open_object()? {
+            loop {
+                let key = self.key()?;
+                self.skip_ws();
+                let value_start = self.pos;
+                self.value_at(1)?;
+                each(key, value_start..self.pos);
+                if !self.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(&self.text[start..self.pos])
+    }
+
     /// Reads one value (validating nested objects and arrays).
     pub(crate) fn value(&mut self) -> Result<JsonValue<'a>, Invalid> {
         self.value_at(0)
@@ -276,22 +315,22 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
         let mut escaped = false;
-        while let Some(&b) = bytes.get(self.pos) {
-            match b {
-                b'"' => {
+        loop {
+            self.pos = find_special(bytes, self.pos);
+            match bytes.get(self.pos) {
+                Some(b'"') => {
                     let raw = &self.text[start..self.pos];
                     self.pos += 1;
                     return Ok(JsonStr { raw, escaped });
                 }
-                b'\\' => {
+                Some(b'\\') => {
                     escaped = true;
                     self.escape()?;
                 }
-                0..=0x1f => return self.fail("control character in string"),
-                _ => self.pos += 1,
+                Some(_) => return self.fail("control character in string"),
+                None => return self.fail("unterminated string"),
             }
         }
-        self.fail("unterminated string")
     }
 
     fn escape(&mut self) -> Result<(), Invalid> {
@@ -356,6 +395,38 @@ impl<'a> Cursor<'a> {
             }
         }
     }
+}
+
+/// The index of the first `"`, `\\` or control character (< 0x20) at or
+/// after `from`, or `bytes.len()`. Looks at eight bytes at a time: strings
+/// are most of a line, so this is the scanner's hot loop.
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        // UNWRAP: `chunk` is exactly eight bytes.
+        let w = u64::from_le_bytes(chunk.try_into().unwrap());
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // Per byte: high bit set where the byte is zero / below 0x20. Borrows
+        // can only flag bytes *after* a true hit, so the lowest flag is exact.
+        let hits = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let hits = hits & HIGH;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
 }
 
 // === object lookups on validated text ===
@@ -489,6 +560,28 @@ mod tests {
         };
         assert_eq!(s.text(), "a\"b\\c/é😀\u{fffd}x");
         assert!(JsonStr::plain("abc").is("abc"));
+    }
+
+    #[test]
+    fn special_bytes_are_found_word_at_a_time_as_byte_by_byte() {
+        let naive = |b: &[u8], from: usize| {
+            (from..b.len())
+                .find(|&i| b[i] == b'"' || b[i] == b'\\' || b[i] < 0x20)
+                .unwrap_or(b.len())
+        };
+        let samples: [&[u8]; 6] = [
+            b"plain text without specials at all..",
+            b"abcdefgh\"ijk",
+            "h\u{e9}llo w\u{f6}rld \u{1F600} then \\ later".as_bytes(),
+            b"\x1f\x20\x21\x22",
+            b"\xff\xfe\x80\x7f\x00tail",
+            b"",
+        ];
+        for s in samples {
+            for from in 0..=s.len() {
+                assert_eq!(find_special(s, from), naive(s, from), "{s:?} from {from}");
+            }
+        }
     }
 
     #[test]

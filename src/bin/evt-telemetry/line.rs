@@ -20,6 +20,17 @@ pub(crate) struct Line<'a> {
     pub(crate) msg: JsonStr<'a>,
     /// The `meta` object as written (`{}` when absent).
     pub(crate) meta: &'a str,
+    /// Where the members of `meta` are, noted while validating it so that
+    /// lookups need not read it again (`None`: search the text).
+    members: Option<&'a [MemberSpan]>,
+}
+
+/// Where one member of `meta` sits in its line (byte offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberSpan {
+    key: (usize, usize),
+    key_escaped: bool,
+    value: (usize, usize),
 }
 
 /// A path naming one value of a line: a top-level key, or `meta.KEY`.
@@ -53,7 +64,23 @@ impl<'a> Line<'a> {
     /// `meta` an object when present. Keys may come in any order; others are
     /// ignored; a repeated key counts its last value.
     pub(crate) fn parse(text: &'a str) -> Result<Self, Invalid> {
-        let keys = scan_keys(text)?;
+        Self::read(text, None)
+    }
+
+    /// [`Line::parse`], noting where the `meta` members are in `spans` (a
+    /// buffer reused from line to line) for fast field lookups.
+    pub(crate) fn parse_with(
+        text: &'a str,
+        spans: &'a mut Vec<MemberSpan>,
+    ) -> Result<Self, Invalid> {
+        spans.clear();
+        let mut line = Self::read(text, Some(&mut *spans))?;
+        line.members = Some(spans.as_slice());
+        Ok(line)
+    }
+
+    fn read(text: &'a str, spans: Option<&mut Vec<MemberSpan>>) -> Result<Self, Invalid> {
+        let keys = scan_keys(text, spans)?;
         let missing = Invalid::contract;
         let ts_text = keys.ts.ok_or(missing("missing \"ts\""))?;
         let level_text = keys.level.ok_or(missing("missing \"level\""))?;
@@ -69,6 +96,7 @@ impl<'a> Line<'a> {
             source: keys.source.unwrap_or(JsonStr::plain("")),
             msg: keys.msg.unwrap_or(JsonStr::plain("")),
             meta: keys.meta.unwrap_or("{}"),
+            members: None,
         })
     }
 
@@ -80,13 +108,21 @@ impl<'a> Line<'a> {
             Field::Evt => Some(JsonValue::Str(self.evt)),
             Field::Source => Some(JsonValue::Str(self.source)),
             Field::Msg => Some(JsonValue::Str(self.msg)),
-            Field::Meta(key) => json::get(self.meta, key),
+            Field::Meta(key) => self.meta(key),
         }
     }
 
-    /// The `meta` value of `key`.
+    /// The `meta` value of `key` (the last one if repeated).
     pub(crate) fn meta(&self, key: &str) -> Option<JsonValue<'a>> {
-        json::get(self.meta, key)
+        let Some(spans) = self.members else {
+            return json::get(self.meta, key);
+        };
+        let text = self.text;
+        let span = spans
+            .iter()
+            .rev()
+            .find(|s| JsonStr::from_raw(&text[s.key.0..s.key.1], s.key_escaped).is(key))?;
+        Cursor::new(&text[span.value.0..span.value.1]).value().ok()
     }
 }
 
@@ -97,7 +133,10 @@ fn string_value<'a>(cur: &mut Cursor<'a>, key: &'static str) -> Result<JsonStr<'
     }
 }
 
-fn scan_keys(text: &str) -> Result<Keys<'_>, Invalid> {
+fn scan_keys<'a>(
+    text: &'a str,
+    mut spans: Option<&mut Vec<MemberSpan>>,
+) -> Result<Keys<'a>, Invalid> {
     let mut cur = Cursor::new(text);
     let mut keys = Keys::default();
     if cur.open_object()? {
@@ -105,14 +144,18 @@ fn scan_keys(text: &str) -> Result<Keys<'_>, Invalid> {
     }
     loop {
         let key = cur.key()?;
-        match key.raw() {
+        let name = if key.is_escaped() {
+            key.text()
+        } else {
+            key.raw().into()
+        };
+        match name.as_ref() {
             "ts" => keys.ts = Some(string_value(&mut cur, "\"ts\" is not a string")?),
             "level" => keys.level = Some(string_value(&mut cur, "\"level\" is not a string")?),
             "evt" => keys.evt = Some(string_value(&mut cur, "\"evt\" is not a string")?),
             "source" => keys.source = Some(string_value(&mut cur, "\"source\" is not a string")?),
             "msg" => keys.msg = Some(string_value(&mut cur, "\"msg\" is not a string")?),
-            "meta" => keys.meta = Some(object_value(&mut cur)?),
-            raw if raw.contains('\\') => escaped_key(&mut cur, &key.text(), &mut keys)?,
+            "meta" => keys.meta = Some(meta_object(&mut cur, text, spans.as_deref_mut())?),
             _ => drop(cur.value()?),
         }
         if !cur.next_member()? {
@@ -125,29 +168,27 @@ fn scan_keys(text: &str) -> Result<Keys<'_>, Invalid> {
     Ok(keys)
 }
 
-fn object_value<'a>(cur: &mut Cursor<'a>) -> Result<&'a str, Invalid> {
-    match cur.value()? {
-        JsonValue::Compound(raw) if raw.starts_with('{') => Ok(raw),
-        _ => Err(Invalid::contract("\"meta\" is not an object")),
-    }
-}
-
-/// A top-level key written with escapes (rare): decode it, then file it.
-fn escaped_key<'a>(cur: &mut Cursor<'a>, key: &str, keys: &mut Keys<'a>) -> Result<(), Invalid> {
-    let slot = match key {
-        "ts" => &mut keys.ts,
-        "level" => &mut keys.level,
-        "evt" => &mut keys.evt,
-        "source" => &mut keys.source,
-        "msg" => &mut keys.msg,
-        "meta" => {
-            keys.meta = Some(object_value(cur)?);
-            return Ok(());
-        }
-        _ => return cur.value().map(drop),
+/// Reads `meta`, noting its members' places in `spans` (cleared first, as
+/// a repeated `meta` key counts its last value).
+fn meta_object<'a>(
+    cur: &mut Cursor<'a>,
+    text: &'a str,
+    spans: Option<&mut Vec<MemberSpan>>,
+) -> Result<&'a str, Invalid> {
+    let not_object = "\"meta\" is not an object";
+    let Some(spans) = spans else {
+        return cur.object_with(not_object, |_, _| {});
     };
-    *slot = Some(string_value(cur, "a top-level key is not a string")?);
-    Ok(())
+    spans.clear();
+    let base = text.as_ptr() as usize;
+    cur.object_with(not_object, |k, v| {
+        let start = k.raw().as_ptr() as usize - base;
+        spans.push(MemberSpan {
+            key: (start, start + k.raw().len()),
+            key_escaped: k.is_escaped(),
+            value: (v.start, v.end),
+        });
+    })
 }
 
 // === impl Field ===
@@ -251,6 +292,29 @@ mod tests {
         assert_eq!(reason("[1]"), Err("expected '{'"));
         assert_eq!(reason("{}"), Err("empty object"));
         assert_eq!(reason(&CONTRACT[..60]), Err("unterminated string"));
+    }
+
+    #[test]
+    fn meta_lookups_by_noted_spans_match_lookups_in_the_text() {
+        let members: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        let text = format!(
+            r#"{{"ts":"2025-10-06T13:43:10.123Z","level":"info","evt":"e","meta":{{{},"k3":"last"}}}}"#,
+            members.join(",")
+        );
+        let line = Line::parse(&text).expect("valid");
+        assert_eq!(line.meta("k39"), Some(JsonValue::Num("39")));
+        assert_eq!(
+            line.meta("k3").map(|v| v.text().into_owned()),
+            Some("last".into())
+        );
+        let mut spans = Vec::new();
+        let fast = Line::parse_with(&text, &mut spans).expect("valid");
+        assert_eq!(fast.meta("k39"), Some(JsonValue::Num("39")));
+        assert_eq!(
+            fast.meta("k3").map(|v| v.text().into_owned()),
+            Some("last".into())
+        );
+        assert_eq!(fast.meta("nope"), None);
     }
 
     #[test]

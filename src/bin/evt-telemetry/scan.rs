@@ -9,7 +9,7 @@ use std::rc::Rc;
 use crate::error::CliError;
 use crate::files::{self, LogFile};
 use crate::filter::Filter;
-use crate::line::Line;
+use crate::line::{Line, MemberSpan};
 use crate::progress::Progress;
 
 /// At most this many malformed lines are reported one by one.
@@ -40,6 +40,14 @@ pub(crate) struct Summary {
 /// Turns raw lines into [`Line`]s, reporting the ones that are not.
 #[derive(Debug)]
 pub(crate) struct LineChecker {
+    /// Reused for every line's `meta` member positions.
+    spans: Vec<MemberSpan>,
+    tally: Tally,
+}
+
+/// Counts and reports malformed lines.
+#[derive(Debug)]
+struct Tally {
     malformed: u64,
     reported: u64,
     /// Erased before each report so the two never share a line.
@@ -50,9 +58,12 @@ impl LineChecker {
     /// A checker whose reports erase `progress` first.
     pub(crate) fn new(progress: Progress) -> Self {
         LineChecker {
-            malformed: 0,
-            reported: 0,
-            progress,
+            spans: Vec::new(),
+            tally: Tally {
+                malformed: 0,
+                reported: 0,
+                progress,
+            },
         }
     }
 
@@ -60,7 +71,7 @@ impl LineChecker {
     /// `None` silently; malformed ones `None` after a report naming
     /// `path:line_no`.
     pub(crate) fn check<'b>(
-        &mut self,
+        &'b mut self,
         path: &Path,
         line_no: u64,
         bytes: &'b [u8],
@@ -71,12 +82,12 @@ impl LineChecker {
             return None;
         }
         let parsed = match std::str::from_utf8(bytes) {
-            Ok(text) => Line::parse(text).map_err(|e| e.to_string()),
+            Ok(text) => Line::parse_with(text, &mut self.spans).map_err(|e| e.to_string()),
             Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1)),
         };
         parsed
             .map_err(|why| {
-                self.report(&format!(
+                self.tally.report(&format!(
                     "{}:{line_no}: malformed line: {why}",
                     path.display()
                 ))
@@ -87,33 +98,42 @@ impl LineChecker {
     /// Counts a bad line (or a file that failed mid-read) and reports it,
     /// up to [`MAX_REPORTED`] of them.
     pub(crate) fn report(&mut self, message: &str) {
+        self.tally.report(message);
+    }
+
+    /// Redraws progress if due (see [`Progress::update`]).
+    pub(crate) fn progress(&mut self, bytes: u64, lines: u64) {
+        self.tally.progress.update(bytes, lines);
+    }
+
+    /// How many lines were malformed.
+    pub(crate) fn malformed(&self) -> u64 {
+        self.tally.malformed
+    }
+
+    /// Erases progress and prints the closing count of malformed lines, if any.
+    pub(crate) fn finish(&mut self) {
+        let t = &mut self.tally;
+        t.progress.clear();
+        if t.malformed > t.reported {
+            eprintln!(
+                "evt-telemetry: ... {} more not shown",
+                t.malformed - t.reported
+            );
+        }
+        if t.malformed > 0 {
+            eprintln!("evt-telemetry: skipped {} malformed line(s)", t.malformed);
+        }
+    }
+}
+
+impl Tally {
+    fn report(&mut self, message: &str) {
         self.malformed += 1;
         if self.reported < MAX_REPORTED {
             self.reported += 1;
             self.progress.clear();
             eprintln!("evt-telemetry: {message}");
-        }
-    }
-
-    /// How many lines were malformed.
-    pub(crate) fn malformed(&self) -> u64 {
-        self.malformed
-    }
-
-    /// Erases progress and prints the closing count of malformed lines, if any.
-    pub(crate) fn finish(&mut self) {
-        self.progress.clear();
-        if self.malformed > self.reported {
-            eprintln!(
-                "evt-telemetry: ... {} more not shown",
-                self.malformed - self.reported
-            );
-        }
-        if self.malformed > 0 {
-            eprintln!(
-                "evt-telemetry: skipped {} malformed line(s)",
-                self.malformed
-            );
         }
     }
 }
@@ -174,27 +194,23 @@ where
             Ok(r) => r,
             Err(e) => return Ok(self.failed(file, 0, &e)),
         };
-        let mut buf = Vec::with_capacity(4096);
         let mut line_no = 0;
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return Ok(Flow::Continue),
-                Ok(_) => line_no += 1,
-                Err(e) => return Ok(self.failed(file, line_no, &e)),
-            }
-            if self.line(file, line_no, &buf)? == Flow::Stop {
-                return Ok(Flow::Stop);
-            }
+        let mut carry = Vec::new();
+        let result = for_each_line(&mut *reader, &mut carry, |bytes| {
+            line_no += 1;
+            self.line(file, line_no, bytes)
+        });
+        match result {
+            Ok(flow) => Ok(flow),
+            Err(Stopped::Each(e)) => Err(e),
+            Err(Stopped::Read(e)) => Ok(self.failed(file, line_no, &e)),
         }
     }
 
     fn line(&mut self, file: &LogFile, line_no: u64, buf: &[u8]) -> Result<Flow, CliError> {
         self.summary.lines += 1;
         if self.summary.lines % PROGRESS_EVERY == 0 {
-            self.checker
-                .progress
-                .update(self.bytes.get(), self.summary.lines);
+            self.checker.progress(self.bytes.get(), self.summary.lines);
         }
         match self.checker.check(&file.path, line_no, buf) {
             Some(line) if self.filter.matches(&line) => {
@@ -216,6 +232,51 @@ where
     }
 }
 
+/// Why [`for_each_line`] ended early.
+#[derive(Debug)]
+enum Stopped {
+    Read(std::io::Error),
+    Each(CliError),
+}
+
+/// Calls `each` with every line of `reader` (newline included, if any),
+/// splitting the reader's own buffer so that only a line straddling two
+/// buffer fills is copied (into `carry`).
+fn for_each_line<R, F>(reader: &mut R, carry: &mut Vec<u8>, mut each: F) -> Result<Flow, Stopped>
+where
+    R: BufRead + ?Sized,
+    F: FnMut(&[u8]) -> Result<Flow, CliError>,
+{
+    loop {
+        let chunk = reader.fill_buf().map_err(Stopped::Read)?;
+        if chunk.is_empty() {
+            return match carry.is_empty() {
+                true => Ok(Flow::Continue),
+                false => each(carry).map_err(Stopped::Each),
+            };
+        }
+        let mut start = 0;
+        while let Some(i) = memchr::memchr(b'\n', &chunk[start..]) {
+            let end = start + i + 1;
+            let flow = if carry.is_empty() {
+                each(&chunk[start..end])
+            } else {
+                carry.extend_from_slice(&chunk[start..end]);
+                let flow = each(carry);
+                carry.clear();
+                flow
+            };
+            start = end;
+            if flow.map_err(Stopped::Each)? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
+        carry.extend_from_slice(&chunk[start..]);
+        let len = chunk.len();
+        reader.consume(len);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +292,22 @@ mod tests {
         assert_eq!(checker.malformed(), 2);
         let good = br#"{"ts":"2025-10-06T00:00:00.000Z","level":"info","evt":"e"}"#;
         assert!(checker.check(path, 4, good).is_some());
+    }
+
+    #[test]
+    fn lines_are_split_across_buffer_fills_and_the_last_may_lack_a_newline() {
+        let text = b"first line\nsecond, longer line\n\nlast";
+        let mut reader = std::io::BufReader::with_capacity(4, &text[..]);
+        let mut lines = Vec::new();
+        let flow = for_each_line(&mut reader, &mut Vec::new(), |l| {
+            lines.push(String::from_utf8_lossy(l).into_owned());
+            Ok(Flow::Continue)
+        });
+        assert!(matches!(flow, Ok(Flow::Continue)));
+        assert_eq!(
+            lines,
+            ["first line\n", "second, longer line\n", "\n", "last"]
+        );
     }
 
     #[test]

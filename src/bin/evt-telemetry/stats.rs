@@ -2,6 +2,7 @@
 //! (`--every`), with percentiles of a numeric field (`--value`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 
 use serde_json::{Map, Value, json};
@@ -27,7 +28,7 @@ pub(crate) struct StatsSpec<'a> {
 /// in a reused buffer, so only a new group allocates.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
-    index: HashMap<Box<[u8]>, usize>,
+    index: HashMap<Box<[u8]>, usize, BuildHasherDefault<FxHasher>>,
     groups: Vec<Group>,
     key: Vec<u8>,
 }
@@ -125,6 +126,31 @@ impl Groups {
                 .then_with(|| key_texts(a).cmp(&key_texts(b)))
         });
         groups
+    }
+}
+
+/// rustc's FxHash: group keys are short and local, so a fast hash beats the
+/// DoS-resistant default (which was ~7% of a `stats` scan).
+#[derive(Debug, Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
