@@ -14,6 +14,7 @@ mod output;
 mod progress;
 mod quantiles;
 mod query;
+mod report;
 
 mod scan;
 mod stats;
@@ -85,7 +86,22 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
             stats::run(&common, &spec, out)?;
         }
         Command::Costs { common, cost } => costs::run(&common, &cost, out)?,
-        Command::Report { .. } => {}
+        Command::Report {
+            common,
+            out: path,
+            title,
+            every_ms,
+        } => {
+            report::run(
+                &common,
+                &report::ReportSpec {
+                    out: &path,
+                    title: &title,
+                    every_ms,
+                },
+                out,
+            )?;
+        }
     }
     Ok(())
 }
