@@ -7,8 +7,9 @@ const STYLE: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:920px;color:#222;background:#fafafa}
 h1{font-size:1.5em;margin-bottom:4px}h2{font-size:1.15em;margin:28px 0 8px}
 .note{color:#555;font-size:.9em}
-table{border-collapse:collapse;font-size:.85em;background:#fff}
-td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:.85em;background:#fff;max-width:100%}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}td:first-child{white-space:nowrap}
+section{margin-top:22px}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 svg.chart{display:block;background:#fff;border:1px solid #ddd;margin:4px 0;font-size:12px}
 svg .bg{fill:#fff}svg .title{font-size:15px;font-weight:600}

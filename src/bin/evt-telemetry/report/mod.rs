@@ -249,13 +249,9 @@ impl Aggregate {
             })
             .collect();
         vec![
+            html::section("", "", &svg::line_chart(&events_frame, &t.labels, &lines)),
             html::section(
-                "Events and errors over time",
                 "",
-                &svg::line_chart(&events_frame, &t.labels, &lines),
-            ),
-            html::section(
-                "Errors by HTTP status",
                 "openrouter_error events by meta.status, stacked.",
                 &svg::stacked_bars(&status_frame, &t.labels, &statuses, |v| {
                     format!("{v} errors")
@@ -286,7 +282,7 @@ impl Aggregate {
             format!("{v:.3} s")
         });
         vec![html::section(
-            "P95 latency by model",
+            "",
             "openrouter_call events, nearest-rank P95.",
             &svg,
         )]
@@ -335,11 +331,7 @@ impl Aggregate {
             &rows,
         );
         let note = "Sum of meta.cost_usd over openrouter_call events (equal to openrouter_cost_usd_total).";
-        vec![html::section(
-            "Daily cost by model",
-            note,
-            &(chart + &table),
-        )]
+        vec![html::section("", note, &(chart + &table))]
     }
 
     fn codes_section(&self) -> Vec<String> {
@@ -363,7 +355,11 @@ impl Aggregate {
             y_label: "meta.code",
         };
         let svg = svg::hbars(&frame, &labels, &values, "errors", |v| format!("{v}"));
-        vec![html::section("Top error codes", "", &svg)]
+        vec![html::section(
+            "",
+            "openrouter_error events by meta.code, the 10 most frequent.",
+            &svg,
+        )]
     }
 
     fn incidents_section(&self) -> Vec<String> {
