@@ -132,8 +132,10 @@ impl Days {
             self.written.push(path);
             self.day = Some(day.to_owned());
         }
-        // UNWRAP: opened just above when missing.
-        writeln!(self.out.as_mut().unwrap(), "{line}")
+        match self.out.as_mut() {
+            Some(out) => writeln!(out, "{line}"),
+            None => Err(io::Error::other("no open day file")),
+        }
     }
 }
 

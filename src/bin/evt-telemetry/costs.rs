@@ -33,13 +33,27 @@ impl Sum {
     }
 }
 
+/// One day of costs: its total and its models sorted by name.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DayCosts<'a> {
+    pub(crate) day: i64,
+    pub(crate) total: Sum,
+    pub(crate) models: Vec<(&'a str, Sum)>,
+}
+
+/// The costs of one model: its total and its sum per day.
+#[derive(Debug, Default)]
+struct ModelCosts {
+    total: Sum,
+    days: BTreeMap<i64, Sum>,
+}
+
 /// Costs by model and day, built one line at a time.
 #[derive(Debug)]
 pub(crate) struct CostRollup {
     fields: CostFields,
-    /// Model (empty when the line has none, as for a metric label) → day → sum.
-    by_model: HashMap<String, BTreeMap<i64, Sum>>,
-    model_totals: HashMap<String, Sum>,
+    /// By model (empty when the line has none, as for a metric label).
+    by_model: HashMap<String, ModelCosts>,
     day_totals: BTreeMap<i64, Sum>,
     total: Sum,
     /// Cost events without a numeric cost field.
@@ -53,7 +67,6 @@ impl CostRollup {
         CostRollup {
             fields,
             by_model: HashMap::new(),
-            model_totals: HashMap::new(),
             day_totals: BTreeMap::new(),
             total: Sum::default(),
             missing: 0,
@@ -80,17 +93,13 @@ impl CostRollup {
             .unwrap_or_default();
         let day = line.ts_ms.div_euclid(DAY_MS);
         if !self.by_model.contains_key(model.as_ref()) {
-            self.by_model.insert(model.to_string(), BTreeMap::new());
-            self.model_totals.insert(model.to_string(), Sum::default());
+            self.by_model
+                .insert(model.to_string(), ModelCosts::default());
         }
-        // UNWRAP: both maps got the model just above.
-        self.by_model
-            .get_mut(model.as_ref())
-            .unwrap()
-            .entry(day)
-            .or_default()
-            .add(usd);
-        self.model_totals.get_mut(model.as_ref()).unwrap().add(usd);
+        // UNWRAP: the model was inserted just above if it was missing.
+        let costs = self.by_model.get_mut(model.as_ref()).unwrap();
+        costs.total.add(usd);
+        costs.days.entry(day).or_default().add(usd);
         self.day_totals.entry(day).or_default().add(usd);
         self.total.add(usd);
     }
@@ -103,26 +112,30 @@ impl CostRollup {
     /// Models, sorted by name.
     pub(crate) fn models(&self) -> Vec<(&str, Sum)> {
         let mut models: Vec<(&str, Sum)> = self
-            .model_totals
+            .by_model
             .iter()
-            .map(|(m, s)| (m.as_str(), *s))
+            .map(|(m, c)| (m.as_str(), c.total))
             .collect();
         models.sort_by(|a, b| a.0.cmp(b.0));
         models
     }
 
-    /// Days in order, each with its total and its models sorted by name.
-    pub(crate) fn days(&self) -> Vec<(i64, Sum, Vec<(&str, Sum)>)> {
+    /// Days in order.
+    pub(crate) fn days(&self) -> Vec<DayCosts<'_>> {
         let models = self.models();
         let per_day = |day: i64| -> Vec<(&str, Sum)> {
             models
                 .iter()
-                .filter_map(|&(m, _)| Some((m, *self.by_model.get(m)?.get(&day)?)))
+                .filter_map(|&(m, _)| Some((m, *self.by_model.get(m)?.days.get(&day)?)))
                 .collect()
         };
         self.day_totals
             .iter()
-            .map(|(&day, &sum)| (day, sum, per_day(day)))
+            .map(|(&day, &total)| DayCosts {
+                day,
+                total,
+                models: per_day(day),
+            })
             .collect()
     }
 
@@ -183,7 +196,12 @@ fn row(first: &str, model: &str, sum: Sum) -> Vec<String> {
 
 fn write_table(out: &mut impl Write, r: &CostRollup) -> std::io::Result<()> {
     let mut table = Table::new(&["day", "model", "calls", "cost_usd"]);
-    for (day, sum, models) in r.days() {
+    for DayCosts {
+        day,
+        total: sum,
+        models,
+    } in r.days()
+    {
         let day = timespec::day_string(day);
         for (m, s) in models {
             table.push(out, row(&day, &model_label(m), s))?;
@@ -210,7 +228,7 @@ fn to_json(r: &CostRollup, malformed: u64) -> Value {
     let days: Vec<Value> = r
         .days()
         .into_iter()
-        .map(|(day, sum, models)| {
+        .map(|DayCosts { day, total: sum, models }| {
             let models: Vec<Value> = models.into_iter().map(|(m, s)| with_model(m, s)).collect();
             json!({ "day": timespec::day_string(day), "calls": sum.calls, "cost_usd": json_f64(sum.usd), "models": models })
         })
@@ -279,13 +297,13 @@ mod tests {
         assert_eq!(fmt_f64(r.models()[0].1.usd), "0.6000000000000001");
         let days = r.days();
         assert_eq!(
-            days[0].1,
+            days[0].total,
             Sum {
                 calls: 3,
                 usd: 0.1 + 0.2 + 0.5
             }
         );
-        assert_eq!(days[1].2, [("m", Sum { calls: 1, usd: 0.3 })]);
+        assert_eq!(days[1].models, [("m", Sum { calls: 1, usd: 0.3 })]);
         assert_eq!((r.missing, r.rejected), (1, 1));
     }
 }

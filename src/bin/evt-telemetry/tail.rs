@@ -178,7 +178,7 @@ mod tests {
             .append(true)
             .open(&path)
             .expect("open");
-        write!(f, "{}\n", &line("b")[10..]).expect("append");
+        writeln!(f, "{}", &line("b")[10..]).expect("append");
         read(&mut follower, &mut seen);
         assert_eq!(seen, ["a", "b"]);
         std::fs::write(&path, format!("{}\n", line("c"))).expect("truncate");

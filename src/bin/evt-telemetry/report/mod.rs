@@ -291,10 +291,7 @@ impl Aggregate {
     fn cost_section(&self) -> Vec<String> {
         let models = self.costs.models();
         let days = self.costs.days();
-        let labels: Vec<String> = days
-            .iter()
-            .map(|(d, _, _)| timespec::day_string(*d))
-            .collect();
+        let labels: Vec<String> = days.iter().map(|d| timespec::day_string(d.day)).collect();
         let series: Vec<Series> = models
             .iter()
             .map(|(m, _)| Series {
@@ -305,7 +302,12 @@ impl Aggregate {
                 },
                 values: days
                     .iter()
-                    .map(|(_, _, ms)| ms.iter().find(|(n, _)| n == m).map_or(0.0, |(_, s)| s.usd))
+                    .map(|d| {
+                        d.models
+                            .iter()
+                            .find(|(n, _)| n == m)
+                            .map_or(0.0, |(_, s)| s.usd)
+                    })
                     .collect(),
             })
             .collect();
