@@ -285,3 +285,36 @@ fn help_lists_every_command() {
     }
     assert_eq!(run(&["frobnicate"]).code, Some(2));
 }
+
+#[test]
+fn a_truncated_gz_is_reported_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gz = std::fs::read(common::fixture("basic").join("events-2025-10-05.jsonl.gz"))
+        .expect("fixture");
+    let cut = dir.path().join("events-2025-10-05.jsonl.gz");
+    std::fs::write(&cut, &gz[..300]).expect("write"); // the first member and a bit of the second
+    let plain = common::fixture("basic").join("events-2025-10-06.jsonl");
+    std::fs::copy(&plain, dir.path().join("events-2025-10-06.jsonl")).expect("copy");
+    let r = run(&[
+        "query",
+        "--dir",
+        &dir.path().display().to_string(),
+        "--evt",
+        "openrouter_error",
+    ]);
+    assert_eq!(r.code, Some(0));
+    assert_eq!(
+        r.stdout,
+        format!("{RATE_LIMIT}\n{INVALID_KEY}\n{BAD_GATEWAY}\n")
+    );
+    let copied = dir.path().join("events-2025-10-06.jsonl");
+    let expected = format!(
+        "evt-telemetry: {}: read error after line 3: unexpected end of file\n\
+         evt-telemetry: {c}:2: malformed line: unterminated string at byte 142\n\
+         evt-telemetry: {c}:7: malformed line: missing \"ts\"\n\
+         evt-telemetry: skipped 3 malformed line(s)\n",
+        cut.display(),
+        c = copied.display()
+    );
+    assert_eq!(r.stderr, expected);
+}

@@ -165,6 +165,7 @@ mod tests {
             "meta.status>=429",
             "meta.status>400",
             "meta.status<500",
+            "meta.status<=429",
             "meta.latency_s>1",
             "meta.ok=false",
             "meta.code!=server_error",
@@ -176,6 +177,7 @@ mod tests {
         for no in [
             "meta.code=server_error",
             "meta.status>429",
+            "meta.status<=428",
             "meta.missing=x",
             "meta.code>1",
             "meta.status!=429",

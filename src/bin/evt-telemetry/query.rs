@@ -26,6 +26,7 @@ pub(crate) fn run(
     let mut printer = EventPrinter::new(table && !common.json);
     let mut left = limit.unwrap_or(u64::MAX);
     if left == 0 {
+        crate::files::list(&common.dir)?; // still a missing directory is an error
         return Ok(());
     }
     scan::scan(&common.dir, &common.filter, |line| {
