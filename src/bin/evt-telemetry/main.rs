@@ -1,1 +1,107 @@
-fn main() {}
+//! `evt-telemetry`: look at the JSONL event files without any server —
+//! `query`, `tail`, `stats`, `costs` and `report`. See docs/CLI.md.
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+mod args;
+mod costs;
+mod error;
+mod files;
+mod filter;
+mod json;
+mod line;
+mod output;
+mod progress;
+mod quantiles;
+mod query;
+mod report;
+
+mod scan;
+mod stats;
+mod tail;
+mod timespec;
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use args::Command;
+use error::CliError;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.exit_code();
+            if code != 0 {
+                eprintln!("evt-telemetry: {e}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run() -> Result<(), CliError> {
+    let command = args::parse(std::env::args_os().skip(1))?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    dispatch(command, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
+    match command {
+        Command::Help => out.write_all(args::USAGE.as_bytes())?,
+        Command::Version => writeln!(out, "evt-telemetry {}", env!("CARGO_PKG_VERSION"))?,
+        Command::Query {
+            common,
+            table,
+            limit,
+        } => query::run(&common, table, limit, out)?,
+        Command::Tail {
+            common,
+            table,
+            lines,
+            poll_ms,
+        } => {
+            let spec = tail::TailSpec {
+                table,
+                lines,
+                poll: Duration::from_millis(poll_ms),
+            };
+            tail::run(&common, spec, out)?;
+        }
+        Command::Stats {
+            common,
+            by,
+            every_ms,
+            value,
+        } => {
+            let spec = stats::StatsSpec {
+                by: &by,
+                every_ms,
+                value: value.as_ref(),
+            };
+            stats::run(&common, &spec, out)?;
+        }
+        Command::Costs { common, cost } => costs::run(&common, &cost, out)?,
+        Command::Report {
+            common,
+            out: path,
+            title,
+            every_ms,
+        } => {
+            report::run(
+                &common,
+                &report::ReportSpec {
+                    out: &path,
+                    title: &title,
+                    every_ms,
+                },
+                out,
+            )?;
+        }
+    }
+    Ok(())
+}

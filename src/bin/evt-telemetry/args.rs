@@ -1,0 +1,423 @@
+//! The command line: a subcommand, then options (lexopt; every value is
+//! validated here so a bad one exits with code 2 before any file is read).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use evt_telemetry::LineLevel;
+use lexopt::{Arg, Parser, ValueExt};
+
+use crate::error::CliError;
+use crate::filter::{Filter, Where};
+use crate::line::Field;
+use crate::timespec;
+
+/// The help text printed by `--help`.
+pub(crate) const USAGE: &str = "\
+evt-telemetry: look at evt-telemetry JSONL event files without any server
+
+Usage: evt-telemetry <COMMAND> [OPTIONS]
+
+Commands:
+  query    print matching events (JSON lines, or --table)
+  tail     print the last events of the newest file, then follow it (and the next day's)
+  stats    count events grouped by fields, optionally per time bucket, with percentiles
+  costs    cost rollup by UTC day and model, with totals
+  report   write a self-contained HTML report with SVG charts
+
+Options for every command:
+  --dir DIR            log directory [default: data/telemetry]
+  --json               machine-readable output (schemas in docs/CLI.md)
+  --since DURATION     only events of the last DURATION (e.g. 30s, 15m, 24h, 7d, 1h30m)
+  --from TIME          only events at or after TIME (RFC 3339, or YYYY-MM-DD for its UTC midnight)
+  --to TIME            only events before TIME
+  --evt NAME[,NAME]    only these events (repeatable; NAME* matches a prefix)
+  --level LEVEL        only this level and above (trace, debug, info, warning, error, critical)
+  --source NAME[,NAME] only these sources (repeatable; NAME* matches a prefix)
+  --where COND         FIELD=VALUE, FIELD!=VALUE, FIELD>N, FIELD>=N, FIELD<N, FIELD<=N (repeatable);
+                       FIELD is ts, level, evt, source, msg or meta.KEY
+  --now TIME           the time --since counts back from [default: the system clock]
+
+query:   --table (aligned columns)  --limit N (stop after N events)
+tail:    --table  --lines N (events shown before following) [default: 10]
+         --poll-ms MS (how often to look for new lines and files) [default: 250]
+stats:   --by FIELD[,FIELD] [default: evt]  --every DURATION (time buckets)
+         --value FIELD (P50/P95/P99, min, max, mean of a numeric field)
+costs:   --cost-evt NAME [default: openrouter_call]  --cost-field FIELD [default: meta.cost_usd]
+         --model-field FIELD [default: meta.model]
+report:  --out FILE (required)  --title TEXT  --every DURATION [default: fitted to the time range]
+
+Exit codes: 0 ok, 1 runtime failure (e.g. cannot write --out), 2 bad arguments, bad filter or missing directory.
+";
+
+/// Options every command takes.
+#[derive(Debug, Clone)]
+pub(crate) struct Common {
+    pub(crate) dir: PathBuf,
+    pub(crate) json: bool,
+    pub(crate) filter: Filter,
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone)]
+pub(crate) enum Command {
+    Help,
+    Version,
+    Query {
+        common: Common,
+        table: bool,
+        limit: Option<u64>,
+    },
+    Tail {
+        common: Common,
+        table: bool,
+        lines: usize,
+        poll_ms: u64,
+    },
+    Stats {
+        common: Common,
+        by: Vec<Field>,
+        every_ms: Option<i64>,
+        value: Option<Field>,
+    },
+    Costs {
+        common: Common,
+        cost: CostFields,
+    },
+    Report {
+        common: Common,
+        out: PathBuf,
+        title: String,
+        every_ms: Option<i64>,
+    },
+}
+
+/// What `costs` (and the report's cost chart) add up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CostFields {
+    /// Only events with this `evt` carry cost. Defaults to `openrouter_call`.
+    pub(crate) evt: String,
+    /// The cost in USD. Defaults to `meta.cost_usd`.
+    pub(crate) cost: Field,
+    /// The model to group by. Defaults to `meta.model`.
+    pub(crate) model: Field,
+}
+
+impl Default for CostFields {
+    fn default() -> Self {
+        CostFields {
+            evt: "openrouter_call".into(),
+            cost: Field::Meta("cost_usd".into()),
+            model: Field::Meta("model".into()),
+        }
+    }
+}
+
+/// Options as given, before they are checked against the command.
+#[derive(Debug, Default)]
+struct Given {
+    seen: Vec<String>,
+    dir: Option<PathBuf>,
+    json: bool,
+    table: bool,
+    limit: Option<u64>,
+    lines: Option<usize>,
+    poll_ms: Option<u64>,
+    by: Vec<Field>,
+    every_ms: Option<i64>,
+    value: Option<Field>,
+    cost: CostFields,
+    out: Option<PathBuf>,
+    title: Option<String>,
+    since_ms: Option<i64>,
+    now_ms: Option<i64>,
+    filter: Filter,
+}
+
+const COMMON: &[&str] = &[
+    "dir", "json", "since", "from", "to", "evt", "level", "source", "where", "now",
+];
+
+fn allowed(command: &str) -> &'static [&'static str] {
+    match command {
+        "query" => &["table", "limit"],
+        "tail" => &["table", "lines", "poll-ms"],
+        "stats" => &["by", "every", "value"],
+        "costs" => &["cost-evt", "cost-field", "model-field"],
+        "report" => &["out", "title", "every"],
+        _ => &[],
+    }
+}
+
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
+}
+
+/// Parses the arguments after the program name.
+///
+/// # Errors
+/// [`CliError::Usage`] naming the unknown command, option or bad value.
+pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
+    let mut p = Parser::from_args(args);
+    let command = match p.next()? {
+        None | Some(Arg::Long("help") | Arg::Short('h')) => return Ok(Command::Help),
+        Some(Arg::Long("version") | Arg::Short('V')) => return Ok(Command::Version),
+        Some(Arg::Value(v)) => v.string()?,
+        Some(other) => return Err(other.unexpected().into()),
+    };
+    if command == "help" {
+        return Ok(Command::Help);
+    }
+    if allowed(&command).is_empty() {
+        return Err(usage(format!("unknown command {command:?} (try --help)")));
+    }
+    let mut given = Given::default();
+    while let Some(arg) = p.next()? {
+        let name = match arg {
+            Arg::Long(name) => name.to_owned(),
+            Arg::Short('h') => return Ok(Command::Help),
+            other => return Err(other.unexpected().into()),
+        };
+        if !COMMON.contains(&name.as_str()) && !allowed(&command).contains(&name.as_str()) {
+            return Err(usage(format!(
+                "{command} does not take --{name} (try --help)"
+            )));
+        }
+        given.option(&name, &mut p)?;
+        given.seen.push(name);
+    }
+    given.into_command(&command)
+}
+
+fn value(p: &mut Parser, name: &str) -> Result<String, CliError> {
+    let v = p.value()?.string()?;
+    if v.is_empty() {
+        return Err(usage(format!("--{name} needs a non-empty value")));
+    }
+    Ok(v)
+}
+
+fn number<T: std::str::FromStr>(p: &mut Parser, name: &str) -> Result<T, CliError> {
+    let v = value(p, name)?;
+    v.parse()
+        .map_err(|_| usage(format!("--{name}: {v:?} is not a valid number")))
+}
+
+fn list(v: &str) -> impl Iterator<Item = String> + '_ {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+impl Given {
+    fn option(&mut self, name: &str, p: &mut Parser) -> Result<(), CliError> {
+        let field = |v: String| Field::parse(&v).map_err(|e| usage(format!("--{name}: {e}")));
+        match name {
+            "dir" => self.dir = Some(p.value()?.into()),
+            "json" => self.json = true,
+            "table" => self.table = true,
+            "limit" => self.limit = Some(number(p, name)?),
+            "lines" => self.lines = Some(number(p, name)?),
+            "poll-ms" => self.poll_ms = Some(number::<u64>(p, name)?.max(1)),
+            "by" => {
+                let fields: Result<Vec<_>, _> = list(&value(p, name)?).map(field).collect();
+                self.by.extend(fields?);
+            }
+            "every" => {
+                self.every_ms = Some(timespec::parse_duration(&value(p, name)?).map_err(usage)?)
+            }
+            "value" => self.value = Some(field(value(p, name)?)?),
+            "cost-evt" => self.cost.evt = value(p, name)?,
+            "cost-field" => self.cost.cost = field(value(p, name)?)?,
+            "model-field" => self.cost.model = field(value(p, name)?)?,
+            "out" => self.out = Some(p.value()?.into()),
+            "title" => self.title = Some(value(p, name)?),
+            _ => self.filter_option(name, p)?,
+        }
+        Ok(())
+    }
+
+    fn filter_option(&mut self, name: &str, p: &mut Parser) -> Result<(), CliError> {
+        let v = value(p, name)?;
+        let f = &mut self.filter;
+        match name {
+            "since" => self.since_ms = Some(timespec::parse_duration(&v).map_err(usage)?),
+            "from" => f.from_ms = Some(timespec::parse_instant(&v).map_err(usage)?),
+            "to" => f.to_ms = Some(timespec::parse_instant(&v).map_err(usage)?),
+            "now" => self.now_ms = Some(timespec::parse_instant(&v).map_err(usage)?),
+            "evt" => f.evts.extend(list(&v)),
+            "source" => f.sources.extend(list(&v)),
+            "level" => {
+                let bad = || {
+                    usage(format!(
+                        "--level: unknown level {v:?} (trace, debug, info, warning, error, critical)"
+                    ))
+                };
+                f.min_level = Some(LineLevel::parse(&v).ok_or_else(bad)?);
+            }
+            "where" => f.wheres.push(Where::parse(&v).map_err(usage)?),
+            _ => return Err(usage(format!("unknown option --{name}"))),
+        }
+        Ok(())
+    }
+
+    fn into_command(mut self, command: &str) -> Result<Command, CliError> {
+        self.resolve_since()?;
+        let common = Common {
+            dir: self.dir.unwrap_or_else(|| PathBuf::from("data/telemetry")),
+            json: self.json,
+            filter: self.filter,
+        };
+        Ok(match command {
+            "query" => Command::Query {
+                common,
+                table: self.table,
+                limit: self.limit,
+            },
+            "tail" => Command::Tail {
+                common,
+                table: self.table,
+                lines: self.lines.unwrap_or(10),
+                poll_ms: self.poll_ms.unwrap_or(250),
+            },
+            "stats" => {
+                let by = if self.by.is_empty() {
+                    vec![Field::Evt]
+                } else {
+                    self.by
+                };
+                Command::Stats {
+                    common,
+                    by,
+                    every_ms: self.every_ms,
+                    value: self.value,
+                }
+            }
+            "costs" => Command::Costs {
+                common,
+                cost: self.cost,
+            },
+            _ => Command::Report {
+                common,
+                out: self.out.ok_or_else(|| usage("report needs --out FILE"))?,
+                title: self.title.unwrap_or_else(|| "evt-telemetry report".into()),
+                every_ms: self.every_ms,
+            },
+        })
+    }
+
+    /// `--since D` means `--from (now - D)`; it cannot be combined with `--from`.
+    fn resolve_since(&mut self) -> Result<(), CliError> {
+        let Some(since) = self.since_ms else {
+            return Ok(());
+        };
+        if self.seen.iter().any(|s| s == "from") {
+            return Err(usage("--since and --from cannot be combined"));
+        }
+        let now = self.now_ms.unwrap_or_else(timespec::now_ms);
+        self.filter.from_ms = Some(now.saturating_sub(since));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &str) -> Result<Command, CliError> {
+        parse(args.split_whitespace().map(OsString::from))
+    }
+
+    fn usage_error(args: &str) -> String {
+        match parse_str(args) {
+            Err(CliError::Usage(msg)) => msg,
+            other => panic!("expected a usage error for {args:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stats_options_and_defaults_are_read() {
+        let Ok(Command::Stats {
+            common,
+            by,
+            every_ms,
+            value,
+        }) = parse_str(
+            "stats --by evt,meta.code --every 5m --value meta.latency_s --evt a,b --evt c",
+        )
+        else {
+            panic!("not stats")
+        };
+        assert_eq!(common.dir, PathBuf::from("data/telemetry"));
+        assert_eq!(by, [Field::Evt, Field::Meta("code".into())]);
+        assert_eq!(every_ms, Some(300_000));
+        assert_eq!(value, Some(Field::Meta("latency_s".into())));
+        assert_eq!(common.filter.evts, ["a", "b", "c"]);
+        let Ok(Command::Stats { by, .. }) = parse_str("stats") else {
+            panic!("not stats")
+        };
+        assert_eq!(by, [Field::Evt]);
+    }
+
+    #[test]
+    fn since_counts_back_from_now() {
+        let Ok(Command::Query { common, .. }) =
+            parse_str("query --since 1h --now 2025-10-06T01:00:00Z")
+        else {
+            panic!("not query")
+        };
+        assert_eq!(
+            common.filter.from_ms,
+            timespec::parse_instant("2025-10-06").ok()
+        );
+    }
+
+    #[test]
+    fn costs_fields_default_to_the_metric_preset() {
+        let Ok(Command::Costs { cost, .. }) = parse_str("costs") else {
+            panic!("not costs")
+        };
+        assert_eq!(cost, CostFields::default());
+        assert_eq!(cost.cost.name(), "meta.cost_usd");
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors_with_one_line_messages() {
+        assert_eq!(
+            usage_error("frobnicate"),
+            "unknown command \"frobnicate\" (try --help)"
+        );
+        assert_eq!(
+            usage_error("query --by evt"),
+            "query does not take --by (try --help)"
+        );
+        assert_eq!(
+            usage_error("stats --by code"),
+            "--by: unknown field \"code\" (expected ts, level, evt, source, msg or meta.KEY)"
+        );
+        assert_eq!(
+            usage_error("query --level loud"),
+            "--level: unknown level \"loud\" (trace, debug, info, warning, error, critical)"
+        );
+        assert_eq!(
+            usage_error("query --since 1h --from 2025-10-06"),
+            "--since and --from cannot be combined"
+        );
+        assert_eq!(usage_error("report"), "report needs --out FILE");
+        assert_eq!(
+            usage_error("query --limit x"),
+            "--limit: \"x\" is not a valid number"
+        );
+        assert!(usage_error("query --where meta.status>x").starts_with("bad --where"));
+        assert!(usage_error("query extra").contains("extra"));
+    }
+
+    #[test]
+    fn help_and_version_need_no_command() {
+        assert!(matches!(parse_str(""), Ok(Command::Help)));
+        assert!(matches!(parse_str("--help"), Ok(Command::Help)));
+        assert!(matches!(parse_str("stats -h"), Ok(Command::Help)));
+        assert!(matches!(parse_str("--version"), Ok(Command::Version)));
+    }
+}

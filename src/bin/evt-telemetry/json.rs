@@ -1,0 +1,608 @@
+//! A zero-copy, validating JSON scanner: it checks a whole line against the
+//! JSON grammar and hands out borrowed slices of the values, without building
+//! a tree or allocating (escaped strings are decoded only when asked).
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// Nesting deeper than this is rejected rather than risking the stack.
+const MAX_DEPTH: usize = 64;
+
+/// Why a line cannot be read: a reason and, for syntax errors, the byte
+/// offset it was found at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Invalid {
+    pub(crate) reason: &'static str,
+    pub(crate) at: Option<usize>,
+}
+
+impl Invalid {
+    /// A line that is valid JSON but breaks the line contract.
+    pub(crate) const fn contract(reason: &'static str) -> Self {
+        Invalid { reason, at: None }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at {
+            Some(at) => write!(f, "{} at byte {}", self.reason, at + 1),
+            None => f.write_str(self.reason),
+        }
+    }
+}
+
+/// A JSON string as it appears in the line (without quotes, still escaped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonStr<'a> {
+    raw: &'a str,
+    escaped: bool,
+}
+
+/// One JSON value, borrowed from the line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum JsonValue<'a> {
+    Str(JsonStr<'a>),
+    /// A number, as written.
+    Num(&'a str),
+    Bool(bool),
+    Null,
+    /// An object or array, as written (already validated).
+    Compound(&'a str),
+}
+
+/// A position in a line being scanned.
+#[derive(Debug)]
+pub(crate) struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+// === impl JsonStr ===
+
+impl<'a> JsonStr<'a> {
+    /// A string that needs no unescaping.
+    pub(crate) const fn plain(raw: &'a str) -> Self {
+        JsonStr {
+            raw,
+            escaped: false,
+        }
+    }
+
+    /// The decoded text (borrowed unless the string has escapes).
+    pub(crate) fn text(&self) -> Cow<'a, str> {
+        if self.escaped {
+            Cow::Owned(unescape(self.raw))
+        } else {
+            Cow::Borrowed(self.raw)
+        }
+    }
+
+    /// Whether the decoded text equals `s`.
+    pub(crate) fn is(&self, s: &str) -> bool {
+        if self.escaped {
+            self.text() == s
+        } else {
+            self.raw == s
+        }
+    }
+
+    /// The text as written between the quotes.
+    pub(crate) fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// Whether the text has escapes.
+    pub(crate) fn is_escaped(&self) -> bool {
+        self.escaped
+    }
+
+    /// A string body taken from validated text.
+    pub(crate) fn from_raw(raw: &'a str, escaped: bool) -> Self {
+        JsonStr { raw, escaped }
+    }
+}
+
+// === impl JsonValue ===
+
+impl<'a> JsonValue<'a> {
+    /// The value as a number: JSON numbers, and strings holding a number (as
+    /// the library's metric rules read them).
+    pub(crate) fn as_f64(&self) -> Option<f64> {
+        match self {
+            JsonValue::Num(n) => n.parse().ok(),
+            JsonValue::Str(s) => s.text().trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as display text: strings decoded, everything else as written.
+    pub(crate) fn text(&self) -> Cow<'a, str> {
+        match *self {
+            JsonValue::Str(s) => s.text(),
+            JsonValue::Num(n) | JsonValue::Compound(n) => Cow::Borrowed(n),
+            JsonValue::Bool(true) => Cow::Borrowed("true"),
+            JsonValue::Bool(false) => Cow::Borrowed("false"),
+            JsonValue::Null => Cow::Borrowed("null"),
+        }
+    }
+
+    /// The value as a `serde_json::Value` (for `--json` output, not the hot path).
+    pub(crate) fn to_json(self) -> serde_json::Value {
+        match self {
+            JsonValue::Str(s) => serde_json::Value::String(s.text().into_owned()),
+            JsonValue::Num(raw) | JsonValue::Compound(raw) => {
+                serde_json::from_str(raw).unwrap_or(serde_json::Value::Null)
+            }
+            JsonValue::Bool(b) => serde_json::Value::Bool(b),
+            JsonValue::Null => serde_json::Value::Null,
+        }
+    }
+}
+
+// === impl Cursor ===
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Cursor { text, pos: 0 }
+    }
+
+    fn fail<T>(&self, reason: &'static str) -> Result<T, Invalid> {
+        Err(Invalid {
+            reason,
+            at: Some(self.pos),
+        })
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    pub(crate) fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `b` (after whitespace) or fails with `reason`.
+    pub(crate) fn expect(&mut self, b: u8, reason: &'static str) -> Result<(), Invalid> {
+        self.skip_ws();
+        if self.peek() != Some(b) {
+            return self.fail(reason);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Whether only whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos == self.text.len()
+    }
+
+    /// Starts an object: consumes `{` and reports whether it is empty (then
+    /// also consumes the `}`).
+    pub(crate) fn open_object(&mut self) -> Result<bool, Invalid> {
+        self.expect(b'{', "expected '{'")?;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Reads `"key" :` inside an object.
+    pub(crate) fn key(&mut self) -> Result<JsonStr<'a>, Invalid> {
+        self.skip_ws();
+        let key = self.string()?;
+        self.expect(b':', "expected ':' after key")?;
+        Ok(key)
+    }
+
+    /// After a member: `Ok(true)` if another follows (`,`), `Ok(false)` at `}`.
+    pub(crate) fn next_member(&mut self) -> Result<bool, Invalid> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b'}') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => self.fail("expected ',' or '}'"),
+        }
+    }
+
+    /// Reads an object, handing each member's key and the byte range of its
+    /// value (in the cursor's text) to `each`; returns the object as
+    /// written. Fails with `not_object` if the value is not an object.
+    pub(crate) fn object_with(
+        &mut self,
+        not_object: &'static str,
+        mut each: impl FnMut(JsonStr<'a>, Range<usize>),
+    ) -> Result<&'a str, Invalid> {
+        self.skip_ws();
+        if self.peek() != Some(b'{') {
+            return Err(Invalid::contract(not_object));
+        }
+        let start = self.pos;
+        if !self.open_object()? {
+            loop {
+                let key = self.key()?;
+                self.skip_ws();
+                let value_start = self.pos;
+                self.value_at(1)?;
+                each(key, value_start..self.pos);
+                if !self.next_member()? {
+                    break;
+                }
+            }
+        }
+        Ok(&self.text[start..self.pos])
+    }
+
+    /// Reads one value (validating nested objects and arrays).
+    pub(crate) fn value(&mut self) -> Result<JsonValue<'a>, Invalid> {
+        self.value_at(0)
+    }
+
+    fn value_at(&mut self, depth: usize) -> Result<JsonValue<'a>, Invalid> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'"') => self.string().map(JsonValue::Str),
+            Some(b'{' | b'[') => self.compound(depth),
+            Some(b't') => self.literal("true", JsonValue::Bool(true)),
+            Some(b'f') => self.literal("false", JsonValue::Bool(false)),
+            Some(b'n') => self.literal("null", JsonValue::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.fail("expected a value"),
+        }
+    }
+
+    fn literal(&mut self, word: &str, v: JsonValue<'a>) -> Result<JsonValue<'a>, Invalid> {
+        if !self.text[self.pos..].starts_with(word) {
+            return self.fail("invalid literal");
+        }
+        self.pos += word.len();
+        Ok(v)
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<JsonValue<'a>, Invalid> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let n = self.digits();
+        if n == 0 || (n > 1 && self.text.as_bytes()[int_start] == b'0') {
+            return self.fail("invalid number");
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return self.fail("invalid number");
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return self.fail("invalid number");
+            }
+        }
+        Ok(JsonValue::Num(&self.text[start..self.pos]))
+    }
+
+    /// Reads a string, validating escapes and rejecting raw control characters.
+    pub(crate) fn string(&mut self) -> Result<JsonStr<'a>, Invalid> {
+        if self.peek() != Some(b'"') {
+            return self.fail("expected a string");
+        }
+        self.pos += 1;
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        let mut escaped = false;
+        loop {
+            self.pos = find_special(bytes, self.pos);
+            match bytes.get(self.pos) {
+                Some(b'"') => {
+                    let raw = &self.text[start..self.pos];
+                    self.pos += 1;
+                    return Ok(JsonStr { raw, escaped });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                Some(_) => return self.fail("control character in string"),
+                None => return self.fail("unterminated string"),
+            }
+        }
+    }
+
+    fn escape(&mut self) -> Result<(), Invalid> {
+        let bytes = self.text.as_bytes();
+        match bytes.get(self.pos + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
+            Some(b'u') => {
+                let hex = bytes.get(self.pos + 2..self.pos + 6);
+                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return self.fail("invalid \\u escape");
+                }
+                self.pos += 6;
+            }
+            _ => return self.fail("invalid escape"),
+        }
+        Ok(())
+    }
+
+    fn compound(&mut self, depth: usize) -> Result<JsonValue<'a>, Invalid> {
+        if depth >= MAX_DEPTH {
+            return self.fail("nested too deeply");
+        }
+        let start = self.pos;
+        if self.peek() == Some(b'{') {
+            self.object_body(depth)?;
+        } else {
+            self.array_body(depth)?;
+        }
+        Ok(JsonValue::Compound(&self.text[start..self.pos]))
+    }
+
+    fn object_body(&mut self, depth: usize) -> Result<(), Invalid> {
+        if self.open_object()? {
+            return Ok(());
+        }
+        loop {
+            self.key()?;
+            self.value_at(depth + 1)?;
+            if !self.next_member()? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn array_body(&mut self, depth: usize) -> Result<(), Invalid> {
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.value_at(depth + 1)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return self.fail("expected ',' or ']'"),
+            }
+        }
+    }
+}
+
+/// The index of the first `"`, `\\` or control character (< 0x20) at or
+/// after `from`, or `bytes.len()`. Looks at eight bytes at a time: strings
+/// are most of a line, so this is the scanner's hot loop.
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        // UNWRAP: `chunk` is exactly eight bytes.
+        let w = u64::from_le_bytes(chunk.try_into().unwrap());
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // Per byte: high bit set where the byte is zero / below 0x20. Borrows
+        // can only flag bytes *after* a true hit, so the lowest flag is exact.
+        let hits = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let hits = hits & HIGH;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+// === object lookups on validated text ===
+
+/// The members of an object already validated by [`Cursor`] (a bad object
+/// simply yields fewer members).
+pub(crate) fn members(object: &str) -> impl Iterator<Item = (JsonStr<'_>, JsonValue<'_>)> {
+    let mut cur = Cursor::new(object);
+    let mut more = matches!(cur.open_object(), Ok(false));
+    std::iter::from_fn(move || {
+        if !more {
+            return None;
+        }
+        let member = cur.key().and_then(|k| Ok((k, cur.value()?)));
+        more = member.is_ok() && matches!(cur.next_member(), Ok(true));
+        member.ok()
+    })
+}
+
+/// The value of `key` in a validated object (the last one if repeated, as
+/// serde_json and jq read duplicates).
+pub(crate) fn get<'a>(object: &'a str, key: &str) -> Option<JsonValue<'a>> {
+    members(object)
+        .filter(|(k, _)| k.is(key))
+        .last()
+        .map(|(_, v)| v)
+}
+
+/// Decodes the escapes of a validated JSON string body. Lone surrogates
+/// become U+FFFD.
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('u') => out.push(unicode_escape(&mut chars)),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
+    let s: String = chars.take(4).collect();
+    u32::from_str_radix(&s, 16).ok()
+}
+
+fn unicode_escape(chars: &mut std::str::Chars<'_>) -> char {
+    let Some(hi) = hex4(chars) else {
+        return char::REPLACEMENT_CHARACTER;
+    };
+    if (0xD800..0xDC00).contains(&hi) {
+        let rest = chars.as_str();
+        if let Some(lo_hex) = rest.strip_prefix("\\u").and_then(|r| r.get(..4)) {
+            if let Ok(lo @ 0xDC00..=0xDFFF) = u32::from_str_radix(lo_hex, 16) {
+                chars.nth(5);
+                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                return char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER);
+            }
+        }
+    }
+    char::from_u32(hi).unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<JsonValue<'_>, Invalid> {
+        let mut c = Cursor::new(text);
+        let v = c.value()?;
+        if c.at_end() {
+            Ok(v)
+        } else {
+            c.fail("trailing characters")
+        }
+    }
+
+    #[test]
+    fn valid_documents_are_accepted_as_serde_json_accepts_them() {
+        let docs = [
+            r#"{"a":[1,-2.5e+3,{"b":null}],"c":"\u00e9\n","d":true,"e":false}"#,
+            r#" { } "#,
+            r#"[]"#,
+            r#"0"#,
+            r#""\ud83d\ude00""#,
+        ];
+        for d in docs {
+            assert!(check(d).is_ok(), "{d}");
+            assert!(serde_json::from_str::<serde_json::Value>(d).is_ok(), "{d}");
+        }
+    }
+
+    #[test]
+    fn invalid_documents_are_rejected_with_a_reason() {
+        let bad = [
+            (r#"{"a":1,}"#, "expected a string"),
+            (r#"{"a" 1}"#, "expected ':' after key"),
+            (r#"{"a":01}"#, "invalid number"),
+            (r#"{"a":1."#, "invalid number"),
+            (r#"{"a":tru}"#, "invalid literal"),
+            ("\"a\tb\"", "control character in string"),
+            (r#""\x""#, "invalid escape"),
+            (r#""\u12g4""#, "invalid \\u escape"),
+            (r#"{"a":"b"#, "unterminated string"),
+            (r#"[1 2]"#, "expected ',' or ']'"),
+            (r#"{"a":1} x"#, "trailing characters"),
+        ];
+        for (d, reason) in bad {
+            assert_eq!(check(d).map_err(|e| e.reason), Err(reason), "{d}");
+            assert!(serde_json::from_str::<serde_json::Value>(d).is_err(), "{d}");
+        }
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert_eq!(check(&deep).map_err(|e| e.reason), Err("nested too deeply"));
+    }
+
+    #[test]
+    fn strings_decode_escapes_and_surrogate_pairs() {
+        let Ok(JsonValue::Str(s)) = check(r#""a\"b\\c\/\u00e9\ud83d\ude00\ud800x""#) else {
+            panic!("not a string")
+        };
+        assert_eq!(s.text(), "a\"b\\c/é😀\u{fffd}x");
+        assert!(JsonStr::plain("abc").is("abc"));
+    }
+
+    #[test]
+    fn special_bytes_are_found_word_at_a_time_as_byte_by_byte() {
+        let naive = |b: &[u8], from: usize| {
+            (from..b.len())
+                .find(|&i| b[i] == b'"' || b[i] == b'\\' || b[i] < 0x20)
+                .unwrap_or(b.len())
+        };
+        let samples: [&[u8]; 6] = [
+            b"plain text without specials at all..",
+            b"abcdefgh\"ijk",
+            "h\u{e9}llo w\u{f6}rld \u{1F600} then \\ later".as_bytes(),
+            b"\x1f\x20\x21\x22",
+            b"\xff\xfe\x80\x7f\x00tail",
+            b"",
+        ];
+        for s in samples {
+            for from in 0..=s.len() {
+                assert_eq!(find_special(s, from), naive(s, from), "{s:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn members_and_get_read_a_validated_object() {
+        let obj = r#"{"code":"rate_limited","status":429,"n":{"x":[1]},"code":"last"}"#;
+        let keys: Vec<String> = members(obj).map(|(k, _)| k.text().into_owned()).collect();
+        assert_eq!(keys, ["code", "status", "n", "code"]);
+        assert_eq!(get(obj, "status"), Some(JsonValue::Num("429")));
+        assert_eq!(get(obj, "n"), Some(JsonValue::Compound(r#"{"x":[1]}"#)));
+        assert_eq!(
+            get(obj, "code").map(|v| v.text().into_owned()),
+            Some("last".into())
+        );
+        assert_eq!(get(obj, "missing"), None);
+        assert_eq!(get(r#"{"k\u0065y":1}"#, "key"), Some(JsonValue::Num("1")));
+    }
+
+    #[test]
+    fn numbers_read_from_numbers_and_numeric_strings() {
+        assert_eq!(JsonValue::Num("0.25").as_f64(), Some(0.25));
+        assert_eq!(JsonValue::Str(JsonStr::plain(" 7 ")).as_f64(), Some(7.0));
+        assert_eq!(JsonValue::Bool(true).as_f64(), None);
+    }
+}

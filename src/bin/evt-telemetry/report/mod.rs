@@ -1,0 +1,395 @@
+//! `report`: one self-contained HTML file with SVG charts — events and
+//! errors over time, errors by HTTP status, P95 latency by model, daily cost
+//! by model, top error codes — and a table of critical incidents (401/402).
+//! One streaming pass; memory depends on the time span and the number of
+//! models, statuses and codes, not on the number of lines.
+
+mod html;
+mod svg;
+mod timeline;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Write;
+use std::path::Path;
+
+use evt_telemetry::LineLevel;
+use serde_json::json;
+
+use crate::args::{Common, CostFields};
+use crate::costs::CostRollup;
+use crate::error::CliError;
+use crate::line::Line;
+use crate::output::{fmt_f64, write_json};
+use crate::quantiles::ValueStats;
+use crate::scan::{self, Flow, Summary};
+use crate::timespec;
+use svg::{Frame, Series};
+use timeline::Timeline;
+
+/// Incidents kept for the table (the most recent ones).
+const MAX_INCIDENTS: usize = 100;
+/// Error codes shown.
+const TOP_CODES: usize = 10;
+
+/// What `report` writes, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportSpec<'a> {
+    pub(crate) out: &'a Path,
+    pub(crate) title: &'a str,
+    /// Time bucket width; `None` fits about 120 buckets to the data.
+    pub(crate) every_ms: Option<i64>,
+}
+
+/// A critical incident: an `openrouter_error` with status 401 or 402, or
+/// any event at level `critical`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Incident {
+    cells: Vec<String>,
+}
+
+/// Everything the report shows, built one line at a time.
+#[derive(Debug)]
+struct Aggregate {
+    timeline: Timeline,
+    latency: BTreeMap<String, ValueStats>,
+    costs: CostRollup,
+    codes: HashMap<String, u64>,
+    incidents: VecDeque<Incident>,
+    incident_count: u64,
+    range: Option<(i64, i64)>,
+    events: u64,
+    errors: u64,
+}
+
+/// Runs `report`: writes the HTML file, then a one-line summary (or, with
+/// `--json`, a JSON document) to `out`.
+///
+/// # Errors
+/// A missing directory, a failure to write the HTML file or `out`.
+pub(crate) fn run(
+    common: &Common,
+    spec: &ReportSpec<'_>,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let mut agg = Aggregate::new(spec.every_ms);
+    let summary = scan::scan(&common.dir, &common.filter, |line| {
+        agg.add(line);
+        Ok(Flow::Continue)
+    })?;
+    let html = agg.render(spec.title, &summary, &common.dir);
+    std::fs::write(spec.out, html)
+        .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", spec.out.display())))?;
+    if common.json {
+        let doc = json!({
+            "out": spec.out.display().to_string(),
+            "events": agg.events,
+            "errors": agg.errors,
+            "incidents": agg.incident_count,
+            "cost_usd": crate::output::json_f64(agg.costs.total().usd),
+            "malformed": summary.malformed,
+        });
+        write_json(out, &doc)?;
+    } else {
+        writeln!(
+            out,
+            "wrote {} ({} events, {} errors)",
+            spec.out.display(),
+            agg.events,
+            agg.errors
+        )?;
+    }
+    Ok(())
+}
+
+// === impl Aggregate ===
+
+impl Aggregate {
+    fn new(every_ms: Option<i64>) -> Self {
+        Aggregate {
+            timeline: Timeline::new(every_ms),
+            latency: BTreeMap::new(),
+            costs: CostRollup::new(CostFields::default()),
+            codes: HashMap::new(),
+            incidents: VecDeque::new(),
+            incident_count: 0,
+            range: None,
+            events: 0,
+            errors: 0,
+        }
+    }
+
+    fn add(&mut self, line: &Line<'_>) {
+        let is_error = line.level >= LineLevel::Error;
+        let is_or_error = line.evt.is("openrouter_error");
+        let status = line
+            .meta("status")
+            .filter(|_| is_or_error)
+            .map(|v| v.text());
+        self.events += 1;
+        self.errors += u64::from(is_error);
+        self.range = Some(self.range.map_or((line.ts_ms, line.ts_ms), |(a, b)| {
+            (a.min(line.ts_ms), b.max(line.ts_ms))
+        }));
+        self.timeline.add(line.ts_ms, is_error, status.as_deref());
+        if is_or_error {
+            self.error_event(line, status.as_deref());
+        } else if line.evt.is("openrouter_call") {
+            self.call_event(line);
+        }
+        if line.level == LineLevel::Critical && !is_or_error {
+            self.incident(line, None);
+        }
+    }
+
+    fn call_event(&mut self, line: &Line<'_>) {
+        self.costs.add(line);
+        let Some(latency) = line.meta("latency_s").and_then(|v| v.as_f64()) else {
+            return;
+        };
+        let model = line.meta("model").map(|v| v.text()).unwrap_or_default();
+        match self.latency.get_mut(model.as_ref()) {
+            Some(stats) => stats.push(latency),
+            None => self
+                .latency
+                .entry(model.into_owned())
+                .or_default()
+                .push(latency),
+        }
+    }
+
+    fn error_event(&mut self, line: &Line<'_>, status: Option<&str>) {
+        let code = line.meta("code").map(|v| v.text()).unwrap_or_default();
+        match self.codes.get_mut(code.as_ref()) {
+            Some(n) => *n += 1,
+            None => drop(self.codes.insert(code.into_owned(), 1)),
+        }
+        if matches!(status, Some("401" | "402")) || line.level == LineLevel::Critical {
+            self.incident(line, status);
+        }
+    }
+
+    fn incident(&mut self, line: &Line<'_>, status: Option<&str>) {
+        let meta = |k: &str| {
+            line.meta(k)
+                .map(|v| v.text().into_owned())
+                .unwrap_or_default()
+        };
+        let cells = vec![
+            timespec::format_ms(line.ts_ms),
+            line.level.as_str().to_owned(),
+            line.evt.text().into_owned(),
+            status.unwrap_or_default().to_owned(),
+            meta("code"),
+            meta("model"),
+            meta("component"),
+            line.msg.text().into_owned(),
+        ];
+        self.incident_count += 1;
+        if self.incidents.len() == MAX_INCIDENTS {
+            self.incidents.pop_front();
+        }
+        self.incidents.push_back(Incident { cells });
+    }
+
+    // === rendering ===
+
+    fn render(&mut self, title: &str, summary: &Summary, dir: &Path) -> String {
+        let range = match self.range {
+            Some((a, b)) => format!("{} to {}", timespec::format_ms(a), timespec::format_ms(b)),
+            None => "no events".into(),
+        };
+        let subtitle = format!(
+            "{range} · {} events · {} errors · {} malformed lines skipped · {} files from {}",
+            self.events,
+            self.errors,
+            summary.malformed,
+            summary.files,
+            dir.display()
+        );
+        let sections = [
+            self.over_time(),
+            self.latency_section(),
+            self.cost_section(),
+            self.codes_section(),
+            self.incidents_section(),
+        ];
+        html::page(title, &subtitle, &sections.concat())
+    }
+
+    fn over_time(&mut self) -> Vec<String> {
+        let t = self.timeline.finish();
+        let every = timespec::format_duration(t.width_ms);
+        let x_label = format!("time (UTC), {every} buckets");
+        let events_frame = Frame {
+            title: "Events and errors over time",
+            x_label: &x_label,
+            y_label: &format!("events per {every}"),
+        };
+        let lines = [
+            Series {
+                name: "all events".into(),
+                values: t.events,
+            },
+            Series {
+                name: "errors (level error or critical)".into(),
+                values: t.errors,
+            },
+        ];
+        let status_frame = Frame {
+            title: "OpenRouter errors over time by HTTP status",
+            x_label: &x_label,
+            y_label: &format!("errors per {every}"),
+        };
+        let statuses: Vec<Series> = t
+            .statuses
+            .into_iter()
+            .map(|(name, values)| Series {
+                name: format!("HTTP {name}"),
+                values,
+            })
+            .collect();
+        vec![
+            html::section("", "", &svg::line_chart(&events_frame, &t.labels, &lines)),
+            html::section(
+                "",
+                "openrouter_error events by meta.status, stacked.",
+                &svg::stacked_bars(&status_frame, &t.labels, &statuses, |v| {
+                    format!("{v} errors")
+                }),
+            ),
+        ]
+    }
+
+    fn latency_section(&mut self) -> Vec<String> {
+        let mut labels = Vec::new();
+        let mut p95 = Vec::new();
+        for (model, stats) in &mut self.latency {
+            if let Some(s) = stats.summary() {
+                labels.push(format!(
+                    "{} (n={})",
+                    if model.is_empty() { "-" } else { model },
+                    s.n
+                ));
+                p95.push(s.p95);
+            }
+        }
+        let frame = Frame {
+            title: "P95 latency by model",
+            x_label: "P95 of meta.latency_s (seconds)",
+            y_label: "model",
+        };
+        let svg = svg::hbars(&frame, &labels, &p95, "P95 latency (s)", |v| {
+            format!("{v:.3} s")
+        });
+        vec![html::section(
+            "",
+            "openrouter_call events, nearest-rank P95.",
+            &svg,
+        )]
+    }
+
+    fn cost_section(&self) -> Vec<String> {
+        let models = self.costs.models();
+        let days = self.costs.days();
+        let labels: Vec<String> = days.iter().map(|d| timespec::day_string(d.day)).collect();
+        let series: Vec<Series> = models
+            .iter()
+            .map(|(m, _)| Series {
+                name: if m.is_empty() {
+                    "-".into()
+                } else {
+                    (*m).into()
+                },
+                values: days
+                    .iter()
+                    .map(|d| {
+                        d.models
+                            .iter()
+                            .find(|(n, _)| n == m)
+                            .map_or(0.0, |(_, s)| s.usd)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let frame = Frame {
+            title: "Daily cost by model",
+            x_label: "day (UTC)",
+            y_label: "cost (USD)",
+        };
+        let chart = svg::stacked_bars(&frame, &labels, &series, |v| format!("{v:.6} USD"));
+        let mut rows: Vec<Vec<String>> = models
+            .iter()
+            .map(|(m, s)| vec![(*m).to_owned(), s.calls.to_string(), fmt_f64(s.usd)])
+            .collect();
+        let total = self.costs.total();
+        rows.push(vec![
+            "(all models)".into(),
+            total.calls.to_string(),
+            fmt_f64(total.usd),
+        ]);
+        let table = html::table(
+            &["model", "calls", "cost (USD)"],
+            &[false, true, true],
+            &rows,
+        );
+        let note = "Sum of meta.cost_usd over openrouter_call events (equal to openrouter_cost_usd_total).";
+        vec![html::section("", note, &(chart + &table))]
+    }
+
+    fn codes_section(&self) -> Vec<String> {
+        let mut codes: Vec<(&String, &u64)> = self.codes.iter().collect();
+        codes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        codes.truncate(TOP_CODES);
+        let labels: Vec<String> = codes
+            .iter()
+            .map(|(c, _)| {
+                if c.is_empty() {
+                    "-".into()
+                } else {
+                    (*c).clone()
+                }
+            })
+            .collect();
+        let values: Vec<f64> = codes.iter().map(|&(_, &n)| n as f64).collect();
+        let frame = Frame {
+            title: "Top error codes",
+            x_label: "openrouter_error events (count)",
+            y_label: "meta.code",
+        };
+        let svg = svg::hbars(&frame, &labels, &values, "errors", |v| format!("{v}"));
+        vec![html::section(
+            "",
+            "openrouter_error events by meta.code, the 10 most frequent.",
+            &svg,
+        )]
+    }
+
+    fn incidents_section(&self) -> Vec<String> {
+        let rows: Vec<Vec<String>> = self.incidents.iter().map(|i| i.cells.clone()).collect();
+        let header = [
+            "ts",
+            "level",
+            "evt",
+            "status",
+            "code",
+            "model",
+            "component",
+            "msg",
+        ];
+        let note = format!(
+            "openrouter_error with status 401/402 and every critical event: {} in range{}.",
+            self.incident_count,
+            if self.incident_count > MAX_INCIDENTS as u64 {
+                format!(", latest {MAX_INCIDENTS} shown")
+            } else {
+                String::new()
+            }
+        );
+        let body = if rows.is_empty() {
+            "<p>None.</p>".to_owned()
+        } else {
+            html::table(&header, &[], &rows)
+        };
+        vec![html::section("Critical incidents (401/402)", &note, &body)]
+    }
+}
