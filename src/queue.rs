@@ -8,6 +8,11 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+/// The writer lingers for a batch of this many bytes...
+const BATCH_BYTES: usize = 64 * 1024;
+/// ...for at most this long after the first line arrives.
+const LINGER: Duration = Duration::from_millis(2);
+
 /// Lines of one UTC day, contiguous in a batch buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Run {
@@ -85,8 +90,10 @@ struct State {
     accepted: u64,
     finished: u64,
     dropped_since_marker: u64,
-    writer_waiting: bool,
+    /// The writer sleeps until this many bytes are pending (0: any line).
+    writer_wants: Option<usize>,
     callers_waiting: usize,
+    flushers_waiting: usize,
     closed: bool,
 }
 
@@ -133,6 +140,9 @@ impl Queue {
                 return Pushed::Full;
             }
             st.callers_waiting += 1;
+            if st.writer_wants.is_some() {
+                self.has_lines.notify_one();
+            }
             st = self
                 .has_room
                 .wait(st)
@@ -149,7 +159,11 @@ impl Queue {
         }
         st.pending.push(day, line);
         st.accepted += 1;
-        if st.writer_waiting {
+        if st
+            .writer_wants
+            .is_some_and(|want| st.pending.buf.len() >= want)
+        {
+            st.writer_wants = None;
             self.has_lines.notify_one();
         }
         Pushed::Queued { after_drops }
@@ -161,27 +175,20 @@ impl Queue {
     }
 
     /// Swaps the pending lines into `batch` (cleared first), waiting up to
-    /// `wait` for some to arrive.
+    /// `wait` for some to arrive, then lingering up to [`LINGER`] for a
+    /// [`BATCH_BYTES`] batch so that a busy queue is taken in large pieces.
     pub(crate) fn take(&self, batch: &mut Batch, wait: Duration) -> Taken {
         batch.clear();
         let mut st = self.lock();
-        let deadline = Instant::now() + wait;
-        while st.pending.runs.is_empty() && !st.closed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Taken::Idle;
-            }
-            st.writer_waiting = true;
-            st = self
-                .has_lines
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            st.writer_waiting = false;
-        }
+        st = self.wait_for(st, 1, Instant::now() + wait);
         if st.pending.runs.is_empty() {
-            return Taken::Closed;
+            return if st.closed {
+                Taken::Closed
+            } else {
+                Taken::Idle
+            };
         }
+        st = self.wait_for(st, BATCH_BYTES, Instant::now() + LINGER);
         std::mem::swap(&mut st.pending, batch);
         if st.callers_waiting > 0 {
             self.has_room.notify_all();
@@ -189,11 +196,43 @@ impl Queue {
         Taken::Lines
     }
 
+    /// Queued lines must go now: shutting down, or someone waits for them.
+    fn urgent(st: &State) -> bool {
+        st.closed
+            || (!st.pending.buf.is_empty() && (st.flushers_waiting > 0 || st.callers_waiting > 0))
+    }
+
+    /// Waits until `bytes` are pending, the queue closes, someone flushes or
+    /// waits for room, or `deadline` passes.
+    fn wait_for<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        bytes: usize,
+        deadline: Instant,
+    ) -> MutexGuard<'a, State> {
+        while st.pending.buf.len() < bytes && !Self::urgent(&st) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st.writer_wants = Some(bytes);
+            st = self
+                .has_lines
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            st.writer_wants = None;
+        }
+        st
+    }
+
     /// The writer is done with `lines` lines (written or given up).
     pub(crate) fn finished(&self, lines: u64) {
         let mut st = self.lock();
         st.finished += lines;
-        self.progress.notify_all();
+        if st.flushers_waiting > 0 {
+            self.progress.notify_all();
+        }
     }
 
     /// Lines accepted so far.
@@ -206,10 +245,12 @@ impl Queue {
     pub(crate) fn wait_finished(&self, target: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
+        st.flushers_waiting += 1;
+        self.has_lines.notify_one();
         while st.finished < target {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return target - st.finished;
+                break;
             }
             st = self
                 .progress
@@ -217,7 +258,8 @@ impl Queue {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        0
+        st.flushers_waiting -= 1;
+        target.saturating_sub(st.finished)
     }
 
     /// Stops accepting lines; the writer drains what is queued, then exits.
