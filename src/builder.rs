@@ -20,7 +20,7 @@ use crate::daily_files::DailyFiles;
 use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, IpNet};
 use crate::guard::Guard;
-use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
+use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer, next_layer_id};
 use crate::metrics_engine::MetricsEngine;
 use crate::queue::Queue;
 use crate::redact::Redactor;
@@ -356,6 +356,7 @@ impl TelemetryBuilder {
             source,
         })?;
         let inner = Inner {
+            id: next_layer_id(),
             redactor: self.redactor,
             queue: queue.clone(),
             counters: counters.clone(),

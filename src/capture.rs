@@ -66,11 +66,6 @@ impl Scratch {
         self.fields.iter().any(|(n, _)| *n == name)
     }
 
-    /// Stores `value` (redacted, cut to `max` bytes) in the arena.
-    fn store(&mut self, redactor: &Redactor, name: &str, value: &str, max: usize) -> Cap {
-        self.store_raw(&redactor.redact_field(name, value), max)
-    }
-
     /// Stores already redacted `value`, cut to `max` bytes, in the arena.
     fn store_raw(&mut self, value: &str, max: usize) -> Cap {
         let start = self.arena.len();
@@ -138,11 +133,27 @@ pub(crate) struct EventVisitor<'a> {
     pub(crate) redactor: &'a Redactor,
     /// Longest value kept, in bytes (the line cap).
     pub(crate) max: usize,
+    /// Bit `i` set: field `i` of the callsite has a secret name (computed
+    /// once per callsite; fields past 63 are checked one by one).
+    pub(crate) secret_mask: u64,
 }
 
 impl EventVisitor<'_> {
-    fn text(&mut self, name: &'static str, value: &str) {
-        let cap = self.scratch.store(self.redactor, name, value, self.max);
+    fn is_secret(&self, field: &Field) -> bool {
+        match field.index() {
+            i @ 0..64 => self.secret_mask & (1 << i) != 0,
+            _ => self.redactor.is_secret_name(field.name()),
+        }
+    }
+
+    fn text(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        let cap = if self.is_secret(field) {
+            self.scratch.store_raw(REDACTED, self.max)
+        } else {
+            self.scratch
+                .store_raw(&self.redactor.redact(value), self.max)
+        };
         match name {
             "message" => self.scratch.msg = Some(cap),
             "evt" => self.scratch.evt = Some(cap),
@@ -152,9 +163,10 @@ impl EventVisitor<'_> {
         }
     }
 
-    fn typed(&mut self, name: &'static str, cap: Cap, as_text: impl FnOnce() -> String) {
-        if matches!(name, "message" | "evt" | "source") || self.redactor.is_secret_name(name) {
-            return self.text(name, &as_text());
+    fn typed(&mut self, field: &Field, cap: Cap, as_text: impl FnOnce() -> String) {
+        let name = field.name();
+        if matches!(name, "message" | "evt" | "source") || self.is_secret(field) {
+            return self.text(field, &as_text());
         }
         if !self.scratch.has_field(name) {
             self.scratch.fields.push((name, cap));
@@ -164,7 +176,7 @@ impl EventVisitor<'_> {
 
 impl Visit for EventVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field.name(), value);
+        self.text(field, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -179,28 +191,28 @@ impl Visit for EventVisitor<'_> {
             },
             "{value:?}"
         );
-        self.text(field.name(), &debug);
+        self.text(field, &debug);
         self.scratch.debug = debug;
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.typed(field.name(), Cap::I64(value), || value.to_string());
+        self.typed(field, Cap::I64(value), || value.to_string());
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.typed(field.name(), Cap::U64(value), || value.to_string());
+        self.typed(field, Cap::U64(value), || value.to_string());
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.typed(field.name(), Cap::I128(value), || value.to_string());
+        self.typed(field, Cap::I128(value), || value.to_string());
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.typed(field.name(), Cap::U128(value), || value.to_string());
+        self.typed(field, Cap::U128(value), || value.to_string());
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.typed(field.name(), Cap::F64(value), || value.to_string());
+        self.typed(field, Cap::F64(value), || value.to_string());
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -208,11 +220,11 @@ impl Visit for EventVisitor<'_> {
             self.scratch.critical = value;
             return;
         }
-        self.typed(field.name(), Cap::Bool(value), || value.to_string());
+        self.typed(field, Cap::Bool(value), || value.to_string());
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.text(field.name(), &String::from_utf8_lossy(value));
+        self.text(field, &String::from_utf8_lossy(value));
     }
 }
 

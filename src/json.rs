@@ -3,23 +3,88 @@
 
 use crate::clock::civil_from_days;
 
-/// Appends `s` as a JSON string (quoted, escaped).
+/// Bytes that must be escaped in a JSON string.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Appends `s` as a JSON string (quoted, escaped): runs of plain bytes are
+/// found eight at a time and copied whole.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
-    // UNWRAP: serializing a str into a Vec<u8> cannot fail.
-    serde_json::to_writer(&mut *out, s).unwrap();
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    while start < bytes.len() {
+        let stop = find_escape(bytes, start);
+        out.extend_from_slice(&bytes[start..stop]);
+        if let Some(&b) = bytes.get(stop) {
+            push_escape(out, b);
+        }
+        start = stop + 1;
+    }
+    out.push(b'"');
 }
 
-/// Appends `s` as a JSON string, or its raw bytes if nothing needs escaping.
-///
-/// Used for field names, which are nearly always plain identifiers.
-pub(crate) fn push_key(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        push_str(out, s);
+/// Index of the first byte at or after `from` that needs escaping, or the length.
+fn find_escape(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        // UNWRAP: `chunk` is exactly 8 bytes long.
+        if word_needs_escape(u64::from_le_bytes(chunk.try_into().unwrap())) {
+            break;
+        }
+        i += 8;
     }
+    while i < bytes.len() && !NEEDS_ESCAPE[bytes[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
+/// Whether any byte of `w` is below 0x20, a quote or a backslash (SWAR).
+fn word_needs_escape(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(LO * 0x20) & !w;
+    let quote = w ^ (LO * u64::from(b'"'));
+    let backslash = w ^ (LO * u64::from(b'\\'));
+    let zero = |x: u64| x.wrapping_sub(LO) & !x;
+    (below_space | zero(quote) | zero(backslash)) & HI != 0
+}
+
+fn push_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 15) as usize],
+        ]),
+    }
+}
+
+/// Appends a field name as a JSON string.
+pub(crate) fn push_key(out: &mut Vec<u8>, s: &str) {
+    push_str(out, s);
 }
 
 /// The length `s` takes once escaped, quotes excluded.
@@ -104,6 +169,22 @@ mod tests {
         let mut out = Vec::new();
         f(&mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escaping_matches_serde_json_for_every_byte() {
+        let all: String = (0u8..0x80).map(char::from).chain("é€😀".chars()).collect();
+        assert_eq!(
+            text(|o| push_str(o, &all)),
+            serde_json::to_string(&all).unwrap()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_matches_serde_json_for_any_string(s in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            proptest::prop_assert_eq!(text(|o| push_str(o, &s)), serde_json::to_string(&s).unwrap());
+        }
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //! the line, updates metrics and hands the line to the writer.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use foldhash::fast::FixedState;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -80,6 +84,8 @@ pub struct EvtLayer {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// Tells layers apart in the per-thread callsite cache.
+    pub(crate) id: u64,
     pub(crate) redactor: Redactor,
     pub(crate) queue: Arc<Queue>,
     pub(crate) counters: Arc<Counters>,
@@ -99,6 +105,14 @@ struct Buffers {
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+    /// Secret-name masks per (layer, callsite): names are static per callsite.
+    static SECRET_MASKS: RefCell<HashMap<(u64, usize), u64, FixedState>> = RefCell::default();
+}
+
+/// A fresh id for each layer.
+pub(crate) fn next_layer_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Runs `f` with this thread's buffers, or fresh ones if they are in use
@@ -123,6 +137,23 @@ impl EvtLayer {
         }
     }
 
+    /// Which fields of the callsite have secret names, as a bit mask.
+    fn secret_mask(&self, meta: &'static Metadata<'static>) -> u64 {
+        let key = (self.inner.id, meta as *const Metadata<'static> as usize);
+        let compute = || {
+            let fields = meta.fields().iter().take(64).enumerate();
+            fields
+                .filter(|(_, f)| self.inner.redactor.is_secret_name(f.name()))
+                .fold(0, |m, (i, _)| m | 1 << i)
+        };
+        SECRET_MASKS
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut masks) => *masks.entry(key).or_insert_with(compute),
+                Err(_) => compute(),
+            })
+            .unwrap_or_else(|_| compute())
+    }
+
     fn capture<S>(&self, bufs: &mut Buffers, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -131,10 +162,12 @@ impl EvtLayer {
         let meta = event.metadata();
         bufs.scratch
             .reset(unix_millis(inner.clock.now()), meta.target());
+        let secret_mask = self.secret_mask(meta);
         let mut visitor = EventVisitor {
             scratch: &mut bufs.scratch,
             redactor: &inner.redactor,
             max: inner.max_line,
+            secret_mask,
         };
         event.record(&mut visitor);
         if bufs.scratch.evt.is_none() {
