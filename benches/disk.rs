@@ -66,17 +66,22 @@ fn appender(dir: &Path, threads: u64) {
     drop(guard);
 }
 
+/// Newlines in every file of `dir`, read in 1 MiB chunks (RSS stays the writers').
 fn count_lines(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            std::fs::read(e.unwrap().path())
-                .unwrap()
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64
-        })
-        .sum()
+    use std::io::Read;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let mut file = std::fs::File::open(entry.unwrap().path()).unwrap();
+        loop {
+            let n = file.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+    }
+    lines
 }
 
 /// Runs one case; returns lines on disk per second.

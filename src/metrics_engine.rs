@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 
 use metrics::{KeyName, SharedString, Unit};
@@ -20,13 +20,40 @@ use crate::error::Error;
 use crate::rule::{Kind, MetricRule};
 use crate::rule_check::{self, LabelSource, MetricDef, RuleDef, level_bit};
 use crate::series::{Handle, HandleKind, LabelKey, Placed, SeriesTable, clean_label};
-use crate::value::{EventView, FieldValue};
+use crate::value::{EventView, FieldValue, LineLevel};
 
 /// Reasons of `telemetry_dropped_events_total`, created at zero.
 pub(crate) const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "shutdown_timeout"];
 
 thread_local! {
     static SCRATCH: RefCell<LabelKey> = RefCell::new(LabelKey::default());
+    /// The `telemetry_events_total` series this thread counted last: most
+    /// callsites log the same (evt, level, source) again and again.
+    static LAST_EVENTS: RefCell<Option<LastEvents>> = const { RefCell::new(None) };
+}
+
+#[derive(Debug)]
+struct LastEvents {
+    engine: u64,
+    evt: String,
+    level: LineLevel,
+    source: String,
+    counter: metrics::Counter,
+}
+
+impl LastEvents {
+    fn matches(&self, engine: u64, ev: &dyn EventView) -> bool {
+        self.engine == engine
+            && self.level == ev.level()
+            && self.evt == ev.evt()
+            && self.source == ev.source()
+    }
+}
+
+/// A fresh id for each engine, for the per-thread caches.
+fn next_engine_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The always-on self-metrics.
@@ -54,6 +81,7 @@ pub(crate) struct MetricsEngine {
     /// Daily sums read back at start-up, applied when handles are first
     /// resolved (so they reach the recorder the events go to).
     restored: Mutex<Vec<Restored>>,
+    id: u64,
 }
 
 /// One restored daily-sum series: metric, label values, day and sum.
@@ -112,6 +140,7 @@ impl MetricsEngine {
             today: AtomicI64::new(i64::MIN),
             init: Once::new(),
             restored: Mutex::new(Vec::new()),
+            id: next_engine_id(),
         })
     }
 
@@ -320,11 +349,7 @@ impl MetricsEngine {
     }
 
     fn on_event_with(&self, ev: &dyn EventView, key: &mut LabelKey) {
-        key.clear();
-        key.push_str(ev.evt());
-        key.push_clean(ev.level().as_str());
-        key.push_str(ev.source());
-        self.own.events.with_handle(key, increment_by_one);
+        self.count_event(ev, key);
         let Some(rules) = self.by_evt.get(ev.evt()) else {
             return;
         };
@@ -335,6 +360,41 @@ impl MetricsEngine {
         for &i in rules.iter() {
             self.apply(&self.rules[i], ev, key, day, Mode::Live);
         }
+    }
+
+    /// `telemetry_events_total{evt,level,source}` += 1, through the
+    /// thread's cached handle when the series is the same as last time.
+    fn count_event(&self, ev: &dyn EventView, key: &mut LabelKey) {
+        let hit = LAST_EVENTS.try_with(|last| match &*last.borrow() {
+            Some(l) if l.matches(self.id, ev) => {
+                l.counter.increment(1);
+                true
+            }
+            _ => false,
+        });
+        if hit == Ok(true) {
+            return;
+        }
+        key.clear();
+        key.push_str(ev.evt());
+        key.push_clean(ev.level().as_str());
+        key.push_str(ev.source());
+        let mut counter = None;
+        self.own.events.with_handle(key, |h| {
+            increment_by_one(h);
+            if let Handle::Counter(c) = h {
+                counter = Some(c.clone());
+            }
+        });
+        let Some(counter) = counter else { return };
+        let fresh = LastEvents {
+            engine: self.id,
+            evt: ev.evt().into(),
+            level: ev.level(),
+            source: ev.source().into(),
+            counter,
+        };
+        let _ = LAST_EVENTS.try_with(|last| *last.borrow_mut() = Some(fresh));
     }
 
     fn apply(&self, rule: &RuleDef, ev: &dyn EventView, key: &mut LabelKey, day: i64, mode: Mode) {

@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The writer lingers for a batch of this many bytes...
-const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_BYTES: usize = 128 * 1024;
 /// ...for at most this long after the first line arrives.
 const LINGER: Duration = Duration::from_millis(5);
 
