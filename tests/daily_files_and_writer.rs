@@ -323,3 +323,35 @@ fn retention_at_start_up_deletes_only_old_matching_files() {
         assert!(!dir.path().join(name).exists(), "{name} was kept");
     }
 }
+
+#[test]
+fn finished_days_are_gzipped_at_the_day_change_when_asked() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at_ms(LAST_MS);
+    let c = clock.clone();
+    let (layer, guard) = builder(dir.path(), &clock).gzip_finished_days(true).build().unwrap();
+    let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+    tracing::subscriber::with_default(subscriber, || {
+        info!(evt = "yesterday");
+        guard.flush().unwrap();
+        c.set_ms(LAST_MS + 1);
+        info!(evt = "today");
+        guard.flush().unwrap();
+    });
+    // The writer notices the new day within its flush interval.
+    let gz = dir.path().join("events-2025-10-06.jsonl.gz");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while guard.stats().files_compressed == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stats = guard.stats();
+    drop(guard);
+    assert_eq!(stats.files_compressed, 1);
+    assert!(!day_file(dir.path(), "2025-10-06").exists());
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(&gz).unwrap()).read_to_string(&mut text).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert!(text.starts_with(r#"{"ts":"2025-10-06T23:59:59.999Z","level":"info","evt":"yesterday""#));
+    assert_eq!(lines(day_file(dir.path(), "2025-10-07")).len(), 1);
+}
