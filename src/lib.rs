@@ -1,5 +1,44 @@
 //! One `tracing` call, two outputs: a durable JSON line in a daily file and a
 //! Prometheus metric.
+//!
+//! Add the layer to a `tracing_subscriber` registry and instrument code with
+//! the ordinary macros. Every event with a field `evt = "..."` is
+//!
+//! 1. written as one JSON line (`ts, level, evt, source, msg, meta`) to
+//!    `<log_dir>/events-YYYY-MM-DD.jsonl` (UTC date of the event) by a
+//!    background writer that never blocks the caller on disk and, by default,
+//!    loses nothing;
+//! 2. turned into `metrics` updates by declarative [`MetricRule`]s, which the
+//!    optional Prometheus exporter serves on `/metrics`.
+//!
+//! Events without `evt` are not touched. Secrets are redacted (see
+//! [`Redactor`]) before anything is buffered or becomes a label.
+//!
+//! ```no_run
+//! use evt_telemetry::{MetricRule, Telemetry};
+//! use tracing_subscriber::layer::SubscriberExt as _;
+//! use tracing_subscriber::util::SubscriberInitExt as _;
+//!
+//! # fn main() -> Result<(), evt_telemetry::Error> {
+//! let (layer, guard) = Telemetry::builder()
+//!     .log_dir("data/telemetry")
+//!     .rule(MetricRule::counter("openrouter_errors_total")
+//!         .on("openrouter_error")
+//!         .labels(["status", "code", "model"])
+//!         .help("Failed OpenRouter calls"))
+//!     .install_prometheus()?;            // or build() to touch no globals
+//! tracing_subscriber::registry().with(layer).init();
+//!
+//! tracing::error!(evt = "openrouter_error", source = "translation_service",
+//!                 status = 429, code = "rate_limited", model = "deepseek/deepseek-v3.2-exp",
+//!                 "429 Rate limit");
+//! drop(guard); // flushes every queued line
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The README documents the line contract, redaction, files and retention,
+//! the writer's guarantees, the rule format and the operations kit.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]

@@ -330,8 +330,12 @@ fn finished_days_are_gzipped_at_the_day_change_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at_ms(LAST_MS);
     let c = clock.clone();
-    let (layer, guard) = builder(dir.path(), &clock).gzip_finished_days(true).build().unwrap();
-    let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+    let (layer, guard) = builder(dir.path(), &clock)
+        .gzip_finished_days(true)
+        .build()
+        .unwrap();
+    let subscriber =
+        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
     tracing::subscriber::with_default(subscriber, || {
         info!(evt = "yesterday");
         guard.flush().unwrap();
@@ -350,8 +354,12 @@ fn finished_days_are_gzipped_at_the_day_change_when_asked() {
     assert_eq!(stats.files_compressed, 1);
     assert!(!day_file(dir.path(), "2025-10-06").exists());
     let mut text = String::new();
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(&gz).unwrap()).read_to_string(&mut text).unwrap();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(&gz).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
     assert_eq!(text.lines().count(), 1);
-    assert!(text.starts_with(r#"{"ts":"2025-10-06T23:59:59.999Z","level":"info","evt":"yesterday""#));
+    assert!(
+        text.starts_with(r#"{"ts":"2025-10-06T23:59:59.999Z","level":"info","evt":"yesterday""#)
+    );
     assert_eq!(lines(day_file(dir.path(), "2025-10-07")).len(), 1);
 }
