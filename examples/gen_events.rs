@@ -34,23 +34,16 @@ const ERRORS: [(u64, &str, &str, &str); 6] = [
 const STAGES: [&str; 4] = ["fetch", "translate", "render", "publish"];
 const COMPONENTS: [&str; 2] = ["translation_service", "summary_service"];
 
-/// splitmix64: small, seedable, good enough for synthetic data.
-struct Rng(u64);
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// Roughly log-normal latencies.
+trait Latency {
+    fn latency(&mut self, median: f64) -> f64;
+}
+
+impl Latency for Rng {
     /// Roughly log-normal latency around `median` seconds, in milliseconds precision.
     fn latency(&mut self, median: f64) -> f64 {
         let z = (0..4).map(|_| self.unit()).sum::<f64>() - 2.0;

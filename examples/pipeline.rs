@@ -70,26 +70,16 @@ fn num(s: &str) -> Result<f64, String> {
         })
 }
 
-/// SplitMix64: small, seedable, good enough for a simulation.
-struct Rng(u64);
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// Log-normal latencies.
+trait Latency {
+    fn latency(&mut self, median: f64) -> f64;
+}
 
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
+impl Latency for Rng {
     /// Log-normal around `median` with a long right tail.
     fn latency(&mut self, median: f64) -> f64 {
         let (u1, u2) = (self.unit().max(1e-12), self.unit());
