@@ -186,10 +186,10 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The writer writes queued lines as soon as it is free; when idle it
-    /// wakes at this interval to notice day changes. Lines reach the file
-    /// within this interval at the latest. Must be between 1 ms and 500 ms.
-    /// Defaults to 200 ms.
+    /// The writer writes queued lines within 5 ms (sooner once 128 KiB are
+    /// queued); when idle it wakes at this interval to notice day changes
+    /// (retention, compression, daily-sum resets). Must be between 1 ms and
+    /// 500 ms. Defaults to 200 ms.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
