@@ -8,7 +8,7 @@ use std::ops::Range;
 use tracing::field::{Field, Visit};
 
 use crate::redact::{REDACTED, Redactor};
-use crate::value::{EventView, FieldValue, LineLevel, OwnedValue};
+use crate::value::{EventView, FieldValue, LineLevel, OwnedValue, bytes_eq};
 
 /// A captured value; strings live in the scratch arena.
 #[derive(Debug, Clone)]
@@ -63,7 +63,9 @@ impl Scratch {
     }
 
     pub(crate) fn has_field(&self, name: &str) -> bool {
-        self.fields.iter().any(|(n, _)| *n == name)
+        self.fields
+            .iter()
+            .any(|(n, _)| bytes_eq(n.as_bytes(), name.as_bytes()))
     }
 
     /// Stores already redacted `value`, cut to `max` bytes, in the arena.
@@ -319,7 +321,10 @@ impl EventView for Scratch {
     }
 
     fn field(&self, name: &str) -> Option<FieldValue<'_>> {
-        let (_, cap) = self.fields.iter().find(|(n, _)| *n == name)?;
+        let (_, cap) = self
+            .fields
+            .iter()
+            .find(|(n, _)| bytes_eq(n.as_bytes(), name.as_bytes()))?;
         Some(match cap {
             Cap::I64(v) => FieldValue::I64(*v),
             Cap::U64(v) => FieldValue::U64(*v),

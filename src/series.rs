@@ -96,7 +96,9 @@ impl LabelKey {
     }
 
     fn matches(&self, entry: &Entry) -> bool {
-        *entry.text == *self.text && *entry.ends == *self.ends
+        entry.ends.len() == self.ends.len()
+            && entry.ends.iter().zip(self.ends.iter()).all(|(x, y)| x == y)
+            && crate::value::bytes_eq(entry.text.as_bytes(), self.text.as_bytes())
     }
 }
 

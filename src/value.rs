@@ -73,6 +73,26 @@ impl OwnedValue {
     }
 }
 
+/// Equality of short byte strings without a `memcmp` call: label keys are
+/// tens of bytes, where the call costs more than the comparison.
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let words_equal = ca
+        .by_ref()
+        .zip(cb.by_ref())
+        .all(|(x, y)| word(x) == word(y));
+    words_equal
+        && ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .all(|(x, y)| x == y)
+}
+
 /// The level written in the `level` key of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LineLevel {
@@ -153,6 +173,14 @@ mod tests {
         assert_eq!(FieldValue::U64(7).as_f64(), Some(7.0));
         assert_eq!(FieldValue::Bool(true).as_f64(), None);
         assert_eq!(FieldValue::Str("abc").as_f64(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bytes_eq_is_slice_equality(a in proptest::collection::vec(0u8..4, 0..40), b in proptest::collection::vec(0u8..4, 0..40)) {
+            proptest::prop_assert_eq!(bytes_eq(&a, &b), a == b);
+            proptest::prop_assert!(bytes_eq(&a, &a));
+        }
     }
 
     #[test]
