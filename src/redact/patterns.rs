@@ -143,6 +143,9 @@ struct Scan<'a> {
     sk_scanned: usize,
     /// The last unquoted run `(start, end)`, reused for any start inside it.
     run: (usize, usize),
+    /// The same for the last header-line value (`Cookie: ...`), so repeated
+    /// `cookie:` stays linear.
+    line: (usize, usize),
 }
 
 impl<'a> Scan<'a> {
@@ -152,6 +155,7 @@ impl<'a> Scan<'a> {
             spans: Vec::new(),
             sk_scanned: 0,
             run: (0, 0),
+            line: (0, 0),
         }
     }
 
@@ -242,11 +246,15 @@ impl<'a> Scan<'a> {
         self.run.1
     }
 
-    fn line_end(&self, from: usize) -> usize {
-        from + self.text[from..]
-            .iter()
-            .take_while(|&&b| !matches!(b, b'\n' | b'\r' | b'"'))
-            .count()
+    fn line_end(&mut self, from: usize) -> usize {
+        if !(self.line.0 <= from && from < self.line.1) {
+            let len = self.text[from..]
+                .iter()
+                .take_while(|&&b| !matches!(b, b'\n' | b'\r' | b'"'))
+                .count();
+            self.line = (from, from + len);
+        }
+        self.line.1
     }
 }
 
@@ -509,6 +517,8 @@ mod tests {
             "a:",
             "Authorization: x ",
             "\\\"key\\\":",
+            "cookie:",
+            "Set-Cookie: ",
         ] {
             let text = unit.repeat(200_000 / unit.len());
             let start = std::time::Instant::now();
