@@ -97,11 +97,7 @@ impl Writer {
         for (run, bytes) in batch.slices() {
             self.write_run(run, bytes);
         }
-        let repairs = self.files.repairs();
-        self.counters.torn_lines_repaired.store(
-            repairs.newline_added + u64::from(repairs.torn_bytes_cut > 0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.publish_repairs();
     }
 
     pub(crate) fn publish_repairs(&self) {
