@@ -113,7 +113,8 @@ fn name_end(text: &[u8], i: usize) -> usize {
     }
     if j > 0 && matches!(text[j - 1], b'"' | b'\'') {
         j -= 1;
-        if j > 0 && text[j - 1] == b'\\' {
+        // `\"name\":`, and deeper escaping (`\\\"` once more Debug-formatted).
+        while j > 0 && text[j - 1] == b'\\' {
             j -= 1;
         }
     }
@@ -226,8 +227,19 @@ impl<'a> Scan<'a> {
     /// The content range of a quoted value starting at `j`, if one starts there.
     fn quoted(&self, j: usize) -> Option<(usize, usize)> {
         let text = self.text;
-        let (start, end) = match (text.get(j)?, text.get(j + 1)) {
-            (b'\\', Some(b'"')) => (j + 2, find(text, j + 2, b"\\\"")),
+        // Escaping deeper than 15 backslashes is not text anyone logs; the
+        // bound keeps the closing-quote search linear.
+        let slashes = text[j..]
+            .iter()
+            .take(16)
+            .take_while(|&&b| b == b'\\')
+            .count();
+        let (start, end) = match (text.get(j)?, text.get(j + slashes)) {
+            // `\"…\"` (escaped once, or more): ends at the same escaped quote.
+            (b'\\', Some(b'"')) => {
+                let close = &text[j..=j + slashes];
+                (j + slashes + 1, find(text, j + slashes + 1, close))
+            }
             (b'\'', _) => (j + 1, find(text, j + 1, b"'")),
             (b'"', _) => (j + 1, closing_double_quote(text, j + 1)),
             _ => return None,
@@ -478,6 +490,11 @@ mod tests {
             r(r#"body={\"password\":\"x\",\"n\":1}"#),
             r#"body={\"password\":\"[REDACTED]\",\"n\":1}"#
         );
+        // Escaped twice: a JSON string inside JSON, Debug-formatted.
+        assert_eq!(
+            r(r#"\"{\\\"access_token\\\":\\\"abc\\\"}\""#),
+            r#"\"{\\\"access_token\\\":\\\"[REDACTED]\\\"}\""#
+        );
         assert_eq!(r(r#"{"token":12345}"#), r#"{"token":[REDACTED]}"#);
         assert_eq!(r(r#"{"secret":"cut off"#), r#"{"secret":"[REDACTED]"#);
         assert_eq!(r(r#"{"secret":""}"#), r#"{"secret":""}"#);
@@ -519,6 +536,7 @@ mod tests {
             "\\\"key\\\":",
             "cookie:",
             "Set-Cookie: ",
+            "key=\\\\\\\\\\\\\\\\\"",
         ] {
             let text = unit.repeat(200_000 / unit.len());
             let start = std::time::Instant::now();
