@@ -243,3 +243,135 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+// === HTTP ===
+
+/// `GET path` on `addr` (HTTP/1.1, `Connection: close`): status and body.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8(raw)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no header end"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no status"))?;
+    let length: Option<usize> = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|l| l.trim().parse().ok());
+    if length.is_some_and(|n| n != body.len()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("body of {} bytes, Content-Length {length:?}", body.len()),
+        ));
+    }
+    Ok((status, body.to_owned()))
+}
+
+// === exposition text ===
+
+/// One sample of the exposition text: name, label pairs (unescaped), value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+/// Parses the text format strictly (comments must be `# HELP`/`# TYPE`,
+/// label values use only the `\\`, `\"`, `\n` escapes); panics naming the
+/// first bad line.
+pub fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix('#') {
+            let ok = rest.starts_with(" HELP ") || rest.starts_with(" TYPE ");
+            assert!(ok, "stray comment line: {line:?}");
+            continue;
+        }
+        samples.push(parse_sample(line).unwrap_or_else(|e| panic!("{e}: {line:?}")));
+    }
+    samples
+}
+
+fn is_name_char(c: char, first: bool) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || c == ':' || (!first && c.is_ascii_digit())
+}
+
+fn parse_sample(line: &str) -> Result<Sample, String> {
+    let name_len = line
+        .char_indices()
+        .find(|&(i, c)| !is_name_char(c, i == 0))
+        .map_or(line.len(), |(i, _)| i);
+    if name_len == 0 {
+        return Err("no metric name".into());
+    }
+    let (name, mut rest) = line.split_at(name_len);
+    let mut labels = Vec::new();
+    if let Some(after) = rest.strip_prefix('{') {
+        rest = after;
+        loop {
+            if let Some(after) = rest.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let eq = rest.find("=\"").ok_or("no =\"")?;
+            let label = &rest[..eq];
+            if label.is_empty()
+                || !label
+                    .chars()
+                    .enumerate()
+                    .all(|(i, c)| is_name_char(c, i == 0) && c != ':')
+            {
+                return Err(format!("bad label name {label:?}"));
+            }
+            let (value, after) = unescape_label(&rest[eq + 2..])?;
+            labels.push((label.to_owned(), value));
+            rest = after.strip_prefix(',').unwrap_or(after);
+        }
+    }
+    let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
+    let value = value.split(' ').next().unwrap_or("");
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().map_err(|_| format!("bad value {v:?}"))?,
+    };
+    Ok(Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
+}
+
+/// The value up to its closing quote, unescaped, and the text after it.
+fn unescape_label(text: &str) -> Result<(String, &str), String> {
+    let mut out = String::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, &text[i + 1..])),
+            '\\' => match chars.next() {
+                Some((_, '\\')) => out.push('\\'),
+                Some((_, '"')) => out.push('"'),
+                Some((_, 'n')) => out.push('\n'),
+                other => return Err(format!("bad escape {other:?}")),
+            },
+            '\n' => return Err("raw newline in a label value".into()),
+            c => out.push(c),
+        }
+    }
+    Err("unterminated label value".into())
+}
