@@ -202,8 +202,11 @@ impl TelemetryBuilder {
         self
     }
 
-    /// How long dropping the [`Guard`] (or [`Guard::flush`]) waits for the
-    /// queue to drain. Defaults to 10 s.
+    /// How long dropping the [`Guard`] (or [`Guard::flush`],
+    /// [`Guard::shutdown`]) waits for the queue to drain. When it runs out,
+    /// the writer stops after its current write (waiting at most 1 s more)
+    /// and the exact number of lines not written is counted and printed on
+    /// stderr. Defaults to 10 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self

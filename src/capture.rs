@@ -108,23 +108,46 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// A `fmt::Write` that stops (with an error) after `limit` bytes.
+/// A `fmt::Write` that keeps the first `limit` bytes and counts the rest.
 struct Bounded<'a> {
     out: &'a mut String,
     limit: usize,
+    total: usize,
 }
 
 impl fmt::Write for Bounded<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.total += s.len();
         let room = self.limit.saturating_sub(self.out.len());
         if s.len() <= room {
             self.out.push_str(s);
-            Ok(())
-        } else {
+        } else if room > 0 {
             self.out.push_str(&s[..floor_char_boundary(s, room)]);
-            Err(fmt::Error)
         }
+        Ok(())
     }
+}
+
+/// Writes the Debug output of `value` into `out` (cleared first), keeping at
+/// most `limit` bytes; returns how many bytes were not kept.
+///
+/// When cut, the kept text also loses its last word (back to a space, quote
+/// or comma): the piece at the limit may be the start of a secret that the
+/// redactor can no longer recognise (`sk-or-v1-0123`, `https://u:pass`).
+fn debug_text(out: &mut String, value: &dyn fmt::Debug, limit: usize) -> usize {
+    out.clear();
+    let mut bounded = Bounded {
+        out,
+        limit,
+        total: 0,
+    };
+    let _ = write!(bounded, "{value:?}");
+    let total = bounded.total;
+    if total > out.len() {
+        let is_boundary = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',');
+        out.truncate(out.rfind(is_boundary).map_or(0, |i| i + 1));
+    }
+    total - out.len()
 }
 
 // === impl EventVisitor ===
@@ -149,12 +172,21 @@ impl EventVisitor<'_> {
     }
 
     fn text(&mut self, field: &Field, value: &str) {
+        self.text_cut(field, value, 0);
+    }
+
+    /// A text value of which `unread` trailing bytes were never read.
+    fn text_cut(&mut self, field: &Field, value: &str, unread: usize) {
         let name = field.name();
-        let cap = if self.is_secret(field) {
-            self.scratch.store_raw(REDACTED, self.max)
-        } else {
-            self.scratch
+        let cap = match self.is_secret(field) {
+            true => self.scratch.store_raw(REDACTED, self.max),
+            false => match self
+                .scratch
                 .store_raw(&self.redactor.redact(value), self.max)
+            {
+                Cap::Str(range, len) => Cap::Str(range, len + unread),
+                other => other,
+            },
         };
         match name {
             "message" => self.scratch.msg = Some(cap),
@@ -183,17 +215,9 @@ impl Visit for EventVisitor<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let mut debug = std::mem::take(&mut self.scratch.debug);
-        debug.clear();
         // Secrets are redacted before the cut, so read well past the cap.
-        let limit = self.max.saturating_mul(4);
-        let _ = write!(
-            Bounded {
-                out: &mut debug,
-                limit
-            },
-            "{value:?}"
-        );
-        self.text(field, &debug);
+        let unread = debug_text(&mut debug, value, self.max.saturating_mul(4));
+        self.text_cut(field, &debug, unread);
         self.scratch.debug = debug;
     }
 
@@ -269,14 +293,7 @@ impl Visit for SpanVisitor<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let mut text = String::new();
-        let limit = self.max.saturating_mul(4);
-        let _ = write!(
-            Bounded {
-                out: &mut text,
-                limit
-            },
-            "{value:?}"
-        );
+        debug_text(&mut text, value, self.max.saturating_mul(4));
         self.put(field.name(), OwnedValue::Str(text));
     }
 
@@ -338,5 +355,27 @@ impl EventView for Scratch {
 
     fn ts_unix_ms(&self) -> i64 {
         self.ts_ms
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_text_keeps_a_short_value_whole() {
+        let mut out = String::from("old");
+        assert_eq!(debug_text(&mut out, &("a b", 1), 64), 0);
+        assert_eq!(out, r#"("a b", 1)"#);
+    }
+
+    #[test]
+    fn debug_text_cut_at_the_limit_drops_the_last_word_and_counts_the_rest() {
+        let mut out = String::new();
+        let value = vec!["aaaa", "sk-or-v1-0123"];
+        // `["aaaa", "sk-or-v1-0123"]` is 25 bytes; 20 would keep `sk-or-v1-0`.
+        assert_eq!(debug_text(&mut out, &value, 20), 15);
+        assert_eq!(out, r#"["aaaa", ""#);
+        assert_eq!(debug_text(&mut out, &"no-spaces", 5), 10);
+        assert_eq!(out, "\"");
     }
 }

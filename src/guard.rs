@@ -17,8 +17,12 @@ use crate::stats::{Counters, Stats};
 /// `let _guard = ...` keeps it, but `let _ = ...` drops it at once, which
 /// stops writing immediately.
 ///
-/// If the timeout runs out, the number of lines not written is printed on
-/// stderr and counted (`telemetry_dropped_events_total{reason="shutdown_timeout"}`).
+/// If the timeout runs out, the writer is told to stop after the write it
+/// is doing (the guard waits at most 1 s more for that), and the exact
+/// number of lines not written is printed on stderr and counted
+/// (`telemetry_dropped_events_total{reason="shutdown_timeout"}`,
+/// [`Stats::shutdown_unwritten`]). [`shutdown`](Self::shutdown) does the
+/// same as dropping and returns the final counters.
 #[must_use = "dropping the guard stops the writer: keep it alive while the program runs"]
 #[derive(Debug)]
 pub struct Guard {
@@ -29,6 +33,10 @@ pub struct Guard {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) exporter: Option<PrometheusExporter>,
 }
+
+/// How long a stopping guard waits, after the shutdown timeout, for the
+/// writer to finish the write it is doing (a slow disk or pipe).
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 impl Guard {
     /// What has been queued, written, dropped and retried so far.
@@ -52,6 +60,20 @@ impl Guard {
         }
     }
 
+    /// Flushes and stops the writer like dropping the guard does, and
+    /// returns the final counters: every accepted line is then counted as
+    /// written, given up after write errors ([`Stats::unwritten`]) or not
+    /// written because the shutdown timeout ran out
+    /// ([`Stats::shutdown_unwritten`]).
+    ///
+    /// The one exception: if the writer is still inside one write call 1 s
+    /// after the timeout (a stalled disk or pipe), the lines of that call are
+    /// in none of these counters yet; stderr says how many.
+    pub fn shutdown(mut self) -> Stats {
+        self.stop();
+        self.stats()
+    }
+
     /// The Prometheus exporter, when it was installed by
     /// [`TelemetryBuilder::install_prometheus`](crate::TelemetryBuilder::install_prometheus).
     pub fn prometheus(&self) -> Option<&PrometheusExporter> {
@@ -59,23 +81,39 @@ impl Guard {
     }
 }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
+impl Guard {
+    fn stop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
         self.queue.close();
-        let pending = self
-            .queue
-            .wait_finished(self.queue.accepted(), self.shutdown_timeout);
-        if pending == 0 {
-            if let Some(writer) = self.writer.take() {
-                let _ = writer.join();
-            }
+        let target = self.queue.accepted();
+        if self.queue.wait_finished(target, self.shutdown_timeout) == 0 {
+            let _ = writer.join();
             return;
         }
-        Counters::add(&self.counters.shutdown_unwritten, pending);
-        self.engine.on_dropped("shutdown_timeout", pending);
+        // Give up what is queued; the writer skips the rest of its batch.
+        let given_up = self.queue.abandon();
+        Counters::add(&self.counters.shutdown_unwritten, given_up);
+        self.engine.on_dropped("shutdown_timeout", given_up);
+        let in_write = self.queue.wait_finished(target, STOP_GRACE);
+        if in_write == 0 {
+            let _ = writer.join();
+        }
+        let not_written = self.counters.snapshot().shutdown_unwritten;
+        let still = match in_write {
+            0 => String::new(),
+            n => format!(" ({n} more were in a write that had not returned)"),
+        };
         eprintln!(
-            "evt-telemetry: shutdown timeout ({:?}) reached: {pending} lines not written",
+            "evt-telemetry: shutdown timeout ({:?}) reached: {not_written} lines not written{still}",
             self.shutdown_timeout
         );
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

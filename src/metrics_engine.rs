@@ -409,6 +409,10 @@ impl MetricsEngine {
             return;
         }
         let metric = &self.metrics[rule.metric];
+        if metric.kind == Kind::DailySum && mode == Mode::Live && day < self.current_day() {
+            // A late event: yesterday's cost is not today's (not even for a new label set).
+            return;
+        }
         let update = match &rule.value {
             None => Update::One,
             Some(field) => match checked_value(ev.field(field), metric.kind) {
@@ -428,8 +432,14 @@ impl MetricsEngine {
             return self.keep_restored(rule.metric, key, day, v);
         }
         let kind = metric.kind;
-        let placed =
-            self.tables[rule.metric].with_handle(key, |h| apply_update(h, kind, update, day));
+        let placed = self.tables[rule.metric].with_handle(key, |h| {
+            apply_update(h, kind, update, day);
+            if let Handle::Daily(d) = h {
+                // The day may have changed meanwhile on another thread, after
+                // its roll had passed this (possibly new) series.
+                d.roll_to(self.current_day());
+            }
+        });
         if placed == Placed::Overflow && mode == Mode::Live {
             key.clear();
             key.push_str(&metric.name);
@@ -557,6 +567,10 @@ impl MetricsEngine {
     /// daily sums drop to zero.
     pub(crate) fn tick(&self, now_unix_ms: i64) {
         self.advance_day(day_of(now_unix_ms));
+    }
+
+    fn current_day(&self) -> i64 {
+        self.today.load(Ordering::Acquire)
     }
 
     /// Makes `day` current if it is newer, zeroing the daily sums of earlier days.
@@ -911,6 +925,17 @@ translation_latency_seconds_count 0
         assert_eq!(
             without_self(&text),
             daily_text("daily_cost_usd{model=\"m\"} 3.5\ndaily_cost_usd{model=\"n\"} 0.25\n")
+        );
+    }
+
+    #[test]
+    fn a_late_event_does_not_create_a_daily_sum_for_a_new_label_set() {
+        let text = render_with(vec![daily_rule()], |e| {
+            events(e, &[call("m", 1.5, TS), call("late", 7.0, TS - DAY_MS)]);
+        });
+        assert_eq!(
+            without_self(&text),
+            daily_text("daily_cost_usd{model=\"m\"} 1.5\n")
         );
     }
 

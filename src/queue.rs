@@ -95,6 +95,8 @@ struct State {
     callers_waiting: usize,
     flushers_waiting: usize,
     closed: bool,
+    /// Shutdown gave up waiting: the writer stops after its current write.
+    abandoned: bool,
 }
 
 /// See the module docs.
@@ -269,6 +271,27 @@ impl Queue {
         self.has_lines.notify_all();
         self.has_room.notify_all();
     }
+
+    /// Closes the queue and gives up its pending lines (counted as
+    /// finished); the writer skips what is left of its batch. Returns the
+    /// number of pending lines given up.
+    pub(crate) fn abandon(&self) -> u64 {
+        let mut st = self.lock();
+        st.closed = true;
+        st.abandoned = true;
+        let given_up = st.pending.lines();
+        st.pending.clear();
+        st.finished += given_up;
+        self.has_lines.notify_all();
+        self.has_room.notify_all();
+        self.progress.notify_all();
+        given_up
+    }
+
+    /// Whether [`abandon`](Self::abandon) was called.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.lock().abandoned
+    }
 }
 
 #[cfg(test)]
@@ -340,6 +363,23 @@ mod tests {
         let mut batch = Batch::default();
         assert_eq!(q.take(&mut batch, Duration::from_secs(5)), Taken::Lines);
         assert_eq!(q.take(&mut batch, Duration::from_secs(5)), Taken::Closed);
+    }
+
+    #[test]
+    fn abandoning_gives_up_pending_lines_and_counts_them_finished() {
+        let q = Queue::new(64, false);
+        q.push(1, b"a\n", no_marker);
+        let mut batch = Batch::default();
+        q.take(&mut batch, Duration::ZERO);
+        q.push(1, b"b\n", no_marker);
+        q.push(2, b"c\n", no_marker);
+        assert!(!q.is_abandoned());
+        assert_eq!(q.abandon(), 2);
+        assert!(q.is_abandoned());
+        assert_eq!(q.push(1, b"d\n", no_marker), Pushed::Closed);
+        // Only the batch the writer holds is outstanding.
+        assert_eq!(q.wait_finished(3, Duration::ZERO), 1);
+        assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Closed);
     }
 
     #[test]

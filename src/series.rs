@@ -239,6 +239,12 @@ impl SeriesTable {
                 f(&entry.handle);
                 return Placed::Own;
             }
+            if inner.len >= self.cap {
+                // A flood of new label sets must not queue up on the write lock.
+                drop(inner);
+                f(self.overflow());
+                return Placed::Overflow;
+            }
         }
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         if find(&inner.slots, hash, key).is_none() {

@@ -21,7 +21,8 @@ pub struct Stats {
     pub unwritten: u64,
     /// Failed write attempts (each retry counts).
     pub write_errors: u64,
-    /// Lines still queued when the shutdown timeout ran out.
+    /// Lines not written because the shutdown timeout ran out (still queued,
+    /// or in the writer's batch after the write in progress).
     pub shutdown_unwritten: u64,
     /// Torn last lines found at start-up and repaired.
     pub torn_lines_repaired: u64,

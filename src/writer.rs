@@ -94,14 +94,17 @@ impl Writer {
         if self.cfg.discard {
             return;
         }
+        let mut abandoned = 0;
         for (run, bytes) in batch.slices() {
-            self.write_run(run, bytes);
+            if self.queue.is_abandoned() || !self.write_run(run, bytes) {
+                abandoned += run.lines;
+            }
         }
-        let repairs = self.files.repairs();
-        self.counters.torn_lines_repaired.store(
-            repairs.newline_added + u64::from(repairs.torn_bytes_cut > 0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.publish_repairs();
+        if abandoned > 0 {
+            Counters::add(&self.counters.shutdown_unwritten, abandoned);
+            self.engine.on_dropped("shutdown_timeout", abandoned);
+        }
     }
 
     pub(crate) fn publish_repairs(&self) {
@@ -113,12 +116,14 @@ impl Writer {
     }
 
     /// Writes one day's lines, retrying with backoff for `retry_for`.
-    fn write_run(&mut self, run: Run, bytes: &[u8]) {
+    /// Returns false if shutdown abandoned the retries (lines not counted).
+    fn write_run(&mut self, run: Run, bytes: &[u8]) -> bool {
         let give_up = Instant::now() + self.cfg.retry_for;
         let mut backoff = Duration::from_millis(10);
         loop {
             let Err(err) = self.files.append(run.day, bytes) else {
-                return Counters::add(&self.counters.lines_written, run.lines);
+                Counters::add(&self.counters.lines_written, run.lines);
+                return true;
             };
             Counters::add(&self.counters.write_errors, 1);
             self.engine.on_write_error(1);
@@ -128,9 +133,13 @@ impl Writer {
                     format_args!("gave up {} lines: {err}", run.lines),
                 );
                 Counters::add(&self.counters.unwritten, run.lines);
-                return self.engine.on_dropped("write_failed", run.lines);
+                self.engine.on_dropped("write_failed", run.lines);
+                return true;
             }
             thread::sleep(backoff);
+            if self.queue.is_abandoned() {
+                return false;
+            }
             backoff = (backoff * 2).min(Duration::from_millis(250));
         }
     }

@@ -113,7 +113,8 @@ fn name_end(text: &[u8], i: usize) -> usize {
     }
     if j > 0 && matches!(text[j - 1], b'"' | b'\'') {
         j -= 1;
-        if j > 0 && text[j - 1] == b'\\' {
+        // `\"name\":`, and deeper escaping (`\\\"` once more Debug-formatted).
+        while j > 0 && text[j - 1] == b'\\' {
             j -= 1;
         }
     }
@@ -143,6 +144,9 @@ struct Scan<'a> {
     sk_scanned: usize,
     /// The last unquoted run `(start, end)`, reused for any start inside it.
     run: (usize, usize),
+    /// The same for the last header-line value (`Cookie: ...`), so repeated
+    /// `cookie:` stays linear.
+    line: (usize, usize),
 }
 
 impl<'a> Scan<'a> {
@@ -152,6 +156,7 @@ impl<'a> Scan<'a> {
             spans: Vec::new(),
             sk_scanned: 0,
             run: (0, 0),
+            line: (0, 0),
         }
     }
 
@@ -222,8 +227,19 @@ impl<'a> Scan<'a> {
     /// The content range of a quoted value starting at `j`, if one starts there.
     fn quoted(&self, j: usize) -> Option<(usize, usize)> {
         let text = self.text;
-        let (start, end) = match (text.get(j)?, text.get(j + 1)) {
-            (b'\\', Some(b'"')) => (j + 2, find(text, j + 2, b"\\\"")),
+        // Escaping deeper than 15 backslashes is not text anyone logs; the
+        // bound keeps the closing-quote search linear.
+        let slashes = text[j..]
+            .iter()
+            .take(16)
+            .take_while(|&&b| b == b'\\')
+            .count();
+        let (start, end) = match (text.get(j)?, text.get(j + slashes)) {
+            // `\"…\"` (escaped once, or more): ends at the same escaped quote.
+            (b'\\', Some(b'"')) => {
+                let close = &text[j..=j + slashes];
+                (j + slashes + 1, find(text, j + slashes + 1, close))
+            }
             (b'\'', _) => (j + 1, find(text, j + 1, b"'")),
             (b'"', _) => (j + 1, closing_double_quote(text, j + 1)),
             _ => return None,
@@ -242,11 +258,15 @@ impl<'a> Scan<'a> {
         self.run.1
     }
 
-    fn line_end(&self, from: usize) -> usize {
-        from + self.text[from..]
-            .iter()
-            .take_while(|&&b| !matches!(b, b'\n' | b'\r' | b'"'))
-            .count()
+    fn line_end(&mut self, from: usize) -> usize {
+        if !(self.line.0 <= from && from < self.line.1) {
+            let len = self.text[from..]
+                .iter()
+                .take_while(|&&b| !matches!(b, b'\n' | b'\r' | b'"'))
+                .count();
+            self.line = (from, from + len);
+        }
+        self.line.1
     }
 }
 
@@ -470,6 +490,11 @@ mod tests {
             r(r#"body={\"password\":\"x\",\"n\":1}"#),
             r#"body={\"password\":\"[REDACTED]\",\"n\":1}"#
         );
+        // Escaped twice: a JSON string inside JSON, Debug-formatted.
+        assert_eq!(
+            r(r#"\"{\\\"access_token\\\":\\\"abc\\\"}\""#),
+            r#"\"{\\\"access_token\\\":\\\"[REDACTED]\\\"}\""#
+        );
         assert_eq!(r(r#"{"token":12345}"#), r#"{"token":[REDACTED]}"#);
         assert_eq!(r(r#"{"secret":"cut off"#), r#"{"secret":"[REDACTED]"#);
         assert_eq!(r(r#"{"secret":""}"#), r#"{"secret":""}"#);
@@ -509,6 +534,9 @@ mod tests {
             "a:",
             "Authorization: x ",
             "\\\"key\\\":",
+            "cookie:",
+            "Set-Cookie: ",
+            "key=\\\\\\\\\\\\\\\\\"",
         ] {
             let text = unit.repeat(200_000 / unit.len());
             let start = std::time::Instant::now();
