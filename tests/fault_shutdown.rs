@@ -50,6 +50,7 @@ fn a_failing_sink_and_a_short_timeout_count_exactly_the_lines_not_written() {
     let clock = ManualClock::at_ms(T0_MS);
     let b = builder(dir.path(), &clock)
         .write_retry(Duration::from_secs(60))
+        .queue_capacity_bytes(16 << 20)
         .shutdown_timeout(Duration::from_millis(200))
         .stderr_diagnostics(false);
     let recorder = PrometheusBuilder::new().build_recorder();
@@ -171,6 +172,7 @@ fn shutdown_child_drops_its_guard() {
     let clock = ManualClock::at_ms(T0_MS);
     let b = builder(dir, &clock)
         .write_retry(Duration::from_secs(60))
+        .queue_capacity_bytes(16 << 20)
         .shutdown_timeout(Duration::from_millis(100))
         .stderr_diagnostics(false);
     run_with(b, || {
