@@ -140,7 +140,7 @@ fn a_full_disk_counts_every_line_given_up_and_writing_resumes_when_space_returns
     assert_eq!(stats.lines_written, on_disk);
     assert_eq!(stats.lines_written + stats.unwritten, 500 + 500 + 1000 + 10);
     assert!(
-        stats.unwritten >= 500 + 1,
+        stats.unwritten > 500,
         "the second fill lost nothing: {stats:?}"
     );
 }
