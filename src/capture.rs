@@ -150,6 +150,14 @@ fn debug_text(out: &mut String, value: &dyn fmt::Debug, limit: usize) -> usize {
     total - out.len()
 }
 
+/// Bit `i` set: field `i` (of the first 64) of `meta` has a secret name.
+pub(crate) fn secret_mask(redactor: &Redactor, meta: &tracing::Metadata<'_>) -> u64 {
+    let fields = meta.fields().iter().take(64).enumerate();
+    fields
+        .filter(|(_, f)| redactor.is_secret_name(f.name()))
+        .fold(0, |mask, (i, _)| mask | 1 << i)
+}
+
 // === impl EventVisitor ===
 
 /// Visits the fields of an event into a [`Scratch`].

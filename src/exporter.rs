@@ -268,6 +268,9 @@ pub(crate) fn install(
     let exporter = serve(recorder.handle(), cfg, engine.float_counters())?;
     metrics::set_global_recorder(recorder)
         .map_err(|_| Error::AlreadyInstalled("metrics recorder"))?;
+    // Describe the metrics and create the zero series now, so the first
+    // scrape (before any event) already shows them.
+    engine.ensure_init();
     Ok(exporter)
 }
 
@@ -772,6 +775,9 @@ mod tests {
         let engine = MetricsEngine::new(vec![MetricRule::counter("installed_total").on("i")], 10)
             .expect("valid");
         let exporter = install(&local_cfg(), &engine).expect("first install");
+        // The zero series exist from the install on, before any event.
+        let (_, body) = get(exporter.local_addr(), "/metrics");
+        assert!(body.contains("installed_total 0\n"), "{body}");
         std::thread::spawn(move || engine.on_event(&Ev::new("i")))
             .join()
             .expect("emit");

@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::capture::{EventVisitor, Scratch, SpanFields, SpanVisitor};
+use crate::capture::{EventVisitor, Scratch, SpanFields, SpanVisitor, secret_mask};
 use crate::clock::{Clock, day_of, unix_millis};
 use crate::json::{self, TimestampCache};
 use crate::line;
@@ -140,12 +140,7 @@ impl EvtLayer {
     /// Which fields of the callsite have secret names, as a bit mask.
     fn secret_mask(&self, meta: &'static Metadata<'static>) -> u64 {
         let key = (self.inner.id, meta as *const Metadata<'static> as usize);
-        let compute = || {
-            let fields = meta.fields().iter().take(64).enumerate();
-            fields
-                .filter(|(_, f)| self.inner.redactor.is_secret_name(f.name()))
-                .fold(0, |m, (i, _)| m | 1 << i)
-        };
+        let compute = || secret_mask(&self.inner.redactor, meta);
         SECRET_MASKS
             .try_with(|cell| match cell.try_borrow_mut() {
                 Ok(mut masks) => *masks.entry(key).or_insert_with(compute),

@@ -52,6 +52,8 @@ mod daily_files;
 mod error;
 mod exporter;
 mod exposition;
+#[cfg(feature = "fuzzing")]
+mod fuzzing;
 mod guard;
 mod json;
 mod layer;
@@ -71,6 +73,9 @@ pub use builder::{Telemetry, TelemetryBuilder};
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use exporter::PrometheusExporter;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use fuzzing::render_event_for_fuzzing;
 pub use guard::Guard;
 pub use layer::{EvtFilter, EvtLayer, TelemetryLayer};
 pub use redact::{REDACTED, Redactor, RedactorBuilder};

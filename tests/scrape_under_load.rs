@@ -165,6 +165,18 @@ fn four_scrapers_while_emitting_a_hundred_thousand_events_per_second() {
         .install_prometheus()
         .expect("install the exporter");
     let addr = guard.prometheus().unwrap().local_addr();
+    // Installing creates the zero series: the first scrape, before any event, shows them.
+    let (status, first) = http_get(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    for series in [
+        "telemetry_dropped_events_total{reason=\"queue_full\"} 0\n",
+        "telemetry_write_errors_total 0\n",
+    ] {
+        assert!(
+            first.contains(series),
+            "{series} not in the first scrape:\n{first}"
+        );
+    }
     let dispatch = tracing::Dispatch::new(tracing_subscriber::layer::SubscriberExt::with(
         tracing_subscriber::registry(),
         layer,

@@ -45,13 +45,11 @@ impl Callsite for DynCallsite {
     }
 }
 
-/// Callsites made so far: level, field names, metadata.
-type CallsiteCache = Mutex<Vec<(Level, Vec<String>, &'static Metadata<'static>)>>;
-
 /// A registered event callsite with fields `evt` then `names` (leaked: one
 /// per distinct name list, cached).
 pub fn event_callsite(level: Level, names: &[String]) -> &'static Metadata<'static> {
-    static CACHE: OnceLock<CallsiteCache> = OnceLock::new();
+    type Cache = Vec<(Level, Vec<String>, &'static Metadata<'static>)>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((.., meta)) = cache.iter().find(|(l, n, _)| *l == level && n == names) {

@@ -1,0 +1,41 @@
+//! Fuzzing hook (feature `fuzzing`, off by default): the layer's capture and
+//! line rendering on one event, without spans, files or threads.
+
+use tracing::Event;
+
+use crate::capture::{EventVisitor, Scratch, secret_mask};
+use crate::json::TimestampCache;
+use crate::line;
+use crate::redact::Redactor;
+use crate::value::LineLevel;
+
+/// 2025-10-06T13:43:10.123Z, the stamp of every fuzzed line.
+const TS_MS: i64 = 1_759_758_190_123;
+
+/// The line the layer would write for `event` (an `evt` field is not
+/// required here), redacted by `redactor`, within `max_line_bytes`.
+#[doc(hidden)]
+pub fn render_event_for_fuzzing(
+    event: &Event<'_>,
+    redactor: &Redactor,
+    max_line_bytes: usize,
+) -> Vec<u8> {
+    let meta = event.metadata();
+    let mut scratch = Scratch::default();
+    scratch.reset(TS_MS, meta.target());
+    event.record(&mut EventVisitor {
+        scratch: &mut scratch,
+        redactor,
+        max: max_line_bytes,
+        secret_mask: secret_mask(redactor, meta),
+    });
+    scratch.level = Some(LineLevel::from_tracing(meta.level(), scratch.critical));
+    let mut out = Vec::new();
+    line::render(
+        &scratch,
+        &mut TimestampCache::default(),
+        &mut out,
+        max_line_bytes,
+    );
+    out
+}
