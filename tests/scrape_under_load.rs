@@ -5,7 +5,7 @@
 //! assertions).
 //!
 //! `EVT_SCRAPE_SECS` (default 10) and `EVT_SCRAPE_RATE` (default 100000)
-//! change the load; the figures in docs/GUARANTEES.md come from
+//! change the load; the figures in the README (Guarantees) come from
 //! `EVT_SCRAPE_SECS=30 cargo test --release --test scrape_under_load -- --nocapture`.
 //!
 //! Installs the global recorder: keep it the only test in this file.
@@ -235,7 +235,7 @@ fn four_scrapers_while_emitting_a_hundred_thousand_events_per_second() {
     assert_eq!(total(&samples, "openrouter_calls_total"), sent as f64);
     // Histogram samples recorded at the instant a scrape drains them can be
     // lost inside metrics-util's AtomicBucket (push vs clear_with race; see
-    // docs/GUARANTEES.md): a handful per hundred thousand under continuous
+    // the README (Guarantees)): a handful per hundred thousand under continuous
     // scraping, none without concurrent scrapes (concurrency_midnight.rs).
     let observed = total(&samples, "openrouter_call_latency_seconds_count");
     eprintln!(
