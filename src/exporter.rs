@@ -5,7 +5,6 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -18,6 +17,7 @@ use metrics_exporter_prometheus::{
 
 use crate::error::Error;
 use crate::exposition::finish_exposition;
+pub(crate) use crate::ip_net::IpNet;
 use crate::metrics_engine::MetricsEngine;
 use crate::rule_check::check_label_name;
 
@@ -48,61 +48,6 @@ impl Default for ExporterConfig {
             allowed: Vec::new(),
             upkeep_interval: Duration::from_secs(5),
         }
-    }
-}
-
-// === IpNet ===
-
-/// An IP address or CIDR block (`10.0.0.0/8`, `::1`, `fd00::/8`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl IpNet {
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                masked(net.to_bits().into(), ip.to_bits().into(), self.prefix, 32)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                masked(net.to_bits(), ip.to_bits(), self.prefix, 128)
-            }
-            _ => false,
-        }
-    }
-}
-
-fn masked(net: u128, ip: u128, prefix: u8, bits: u8) -> bool {
-    let shift = u32::from(bits - prefix);
-    let (net, ip) = (
-        net.checked_shr(shift).unwrap_or(0),
-        ip.checked_shr(shift).unwrap_or(0),
-    );
-    net == ip
-}
-
-impl FromStr for IpNet {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || {
-            Error::Config(format!(
-                "allowed address {s:?} is not an IP address or CIDR block"
-            ))
-        };
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s.trim(), None),
-        };
-        let addr = IpAddr::from_str(addr).map_err(|_| bad())?.to_canonical();
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(IpNet { addr, prefix })
     }
 }
 

@@ -55,6 +55,7 @@ mod exposition;
 #[cfg(feature = "fuzzing")]
 mod fuzzing;
 mod guard;
+mod ip_net;
 mod json;
 mod layer;
 mod line;
