@@ -116,3 +116,35 @@ fn escaped_prefix(text: &str, limit: usize) -> &str {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limited(text: &str, original: usize, limit: usize) -> String {
+        let mut out = Vec::new();
+        push_limited(&mut out, text, original, limit);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_value_within_its_budget_is_written_whole() {
+        assert_eq!(limited("abc", 3, 3), r#""abc""#);
+        assert_eq!(limited("a\"b", 3, usize::MAX), r#""a\"b""#);
+    }
+
+    #[test]
+    fn a_cut_value_keeps_a_prefix_and_says_how_much_was_cut() {
+        assert_eq!(limited("abcdef", 6, 2), r#""ab...[truncated 4 bytes]""#);
+        // Cut earlier (at capture): the marker counts from the original length.
+        assert_eq!(limited("abc", 10, 100), r#""abc...[truncated 7 bytes]""#);
+    }
+
+    #[test]
+    fn cuts_respect_escapes_and_char_boundaries() {
+        // `"` takes two bytes escaped: a budget of 3 keeps `a"`, not half an escape.
+        assert_eq!(escaped_prefix("a\"bc", 3), "a\"");
+        assert_eq!(escaped_prefix("é€x", 4), "é");
+        assert_eq!(escaped_prefix("\u{1}x", 5), "");
+    }
+}
