@@ -8,20 +8,18 @@ use std::ops::Range;
 use tracing::field::{Field, Visit};
 
 use crate::redact::{REDACTED, Redactor};
-use crate::value::{EventView, FieldValue, LineLevel, OwnedValue, bytes_eq};
+use crate::value::{EventView, FieldValue, LineLevel, OwnedValue, Value, bytes_eq};
+
+/// Text kept in the scratch arena: its range, and the byte length the
+/// value had before any cut.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Text {
+    pub(crate) range: Range<usize>,
+    pub(crate) original: usize,
+}
 
 /// A captured value; strings live in the scratch arena.
-#[derive(Debug, Clone)]
-pub(crate) enum Cap {
-    I64(i64),
-    U64(u64),
-    I128(i128),
-    U128(u128),
-    F64(f64),
-    Bool(bool),
-    /// Text in the arena, and the byte length it had before any cut.
-    Str(Range<usize>, usize),
-}
+pub(crate) type Cap = Value<Text>;
 
 /// The per-thread scratch of one event.
 #[derive(Debug, Default)]
@@ -57,7 +55,7 @@ impl Scratch {
 
     pub(crate) fn text(&self, cap: &Cap) -> &str {
         match cap {
-            Cap::Str(r, _) => &self.arena[r.clone()],
+            Cap::Str(t) => &self.arena[t.range.clone()],
             _ => "",
         }
     }
@@ -70,10 +68,17 @@ impl Scratch {
 
     /// Stores already redacted `value`, cut to `max` bytes, in the arena.
     fn store_raw(&mut self, value: &str, max: usize) -> Cap {
+        Cap::Str(self.store_text(value, max))
+    }
+
+    fn store_text(&mut self, value: &str, max: usize) -> Text {
         let start = self.arena.len();
         self.arena
             .push_str(&value[..floor_char_boundary(value, max)]);
-        Cap::Str(start..self.arena.len(), value.len())
+        Text {
+            range: start..self.arena.len(),
+            original: value.len(),
+        }
     }
 
     /// Adds the fields of one span, skipping names already present.
@@ -82,16 +87,8 @@ impl Scratch {
             if self.has_field(name) {
                 continue;
             }
-            let cap = match value {
-                OwnedValue::I64(v) => Cap::I64(*v),
-                OwnedValue::U64(v) => Cap::U64(*v),
-                OwnedValue::I128(v) => Cap::I128(*v),
-                OwnedValue::U128(v) => Cap::U128(*v),
-                OwnedValue::F64(v) => Cap::F64(*v),
-                OwnedValue::Bool(v) => Cap::Bool(*v),
-                // Span text was redacted when recorded.
-                OwnedValue::Str(s) => self.store_raw(s, max),
-            };
+            // Span text was redacted when recorded.
+            let cap = value.map_str(|s| self.store_text(s, max));
             self.fields.push((name, cap));
         }
     }
@@ -192,7 +189,10 @@ impl EventVisitor<'_> {
                 .scratch
                 .store_raw(&self.redactor.redact(value), self.max)
             {
-                Cap::Str(range, len) => Cap::Str(range, len + unread),
+                Cap::Str(t) => Cap::Str(Text {
+                    original: t.original + unread,
+                    ..t
+                }),
                 other => other,
             },
         };
@@ -350,15 +350,7 @@ impl EventView for Scratch {
             .fields
             .iter()
             .find(|(n, _)| bytes_eq(n.as_bytes(), name.as_bytes()))?;
-        Some(match cap {
-            Cap::I64(v) => FieldValue::I64(*v),
-            Cap::U64(v) => FieldValue::U64(*v),
-            Cap::I128(v) => FieldValue::I128(*v),
-            Cap::U128(v) => FieldValue::U128(*v),
-            Cap::F64(v) => FieldValue::F64(*v),
-            Cap::Bool(v) => FieldValue::Bool(*v),
-            Cap::Str(..) => FieldValue::Str(self.text(cap)),
-        })
+        Some(cap.map_str(|t| &self.arena[t.range.clone()]))
     }
 
     fn ts_unix_ms(&self) -> i64 {

@@ -83,7 +83,7 @@ fn push_value(out: &mut Vec<u8>, s: &Scratch, cap: &Cap, limit: usize) {
 
 fn push_text(out: &mut Vec<u8>, s: &Scratch, cap: &Cap, limit: usize) {
     let original = match cap {
-        Cap::Str(_, original) => *original,
+        Cap::Str(t) => t.original,
         _ => 0,
     };
     push_limited(out, s.text(cap), original, limit);

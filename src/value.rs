@@ -1,19 +1,41 @@
 //! Field values as the layer sees them, shared by the line encoder and the
 //! metric rules.
 
-/// One field value of an event or span, after redaction.
+/// One field value of an event or span, after redaction, with its text
+/// held as `S`.
 ///
 /// Integers stay integers, floats floats, bools bools; `%`/`?` values are
 /// rendered to text.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum FieldValue<'a> {
+pub(crate) enum Value<S> {
     I64(i64),
     U64(u64),
     I128(i128),
     U128(u128),
     F64(f64),
     Bool(bool),
-    Str(&'a str),
+    Str(S),
+}
+
+/// A value with borrowed text, as the metric rules read it.
+pub(crate) type FieldValue<'a> = Value<&'a str>;
+
+/// A value with owned text, as kept for span fields.
+pub(crate) type OwnedValue = Value<String>;
+
+impl<S> Value<S> {
+    /// The same value with its text (if any) turned into `T` by `f`.
+    pub(crate) fn map_str<'s, T>(&'s self, f: impl FnOnce(&'s S) -> T) -> Value<T> {
+        match self {
+            Value::I64(v) => Value::I64(*v),
+            Value::U64(v) => Value::U64(*v),
+            Value::I128(v) => Value::I128(*v),
+            Value::U128(v) => Value::U128(*v),
+            Value::F64(v) => Value::F64(*v),
+            Value::Bool(v) => Value::Bool(*v),
+            Value::Str(s) => Value::Str(f(s)),
+        }
+    }
 }
 
 impl FieldValue<'_> {
@@ -46,30 +68,10 @@ impl FieldValue<'_> {
     }
 }
 
-/// An owned [`FieldValue`], as kept for span fields.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum OwnedValue {
-    I64(i64),
-    U64(u64),
-    I128(i128),
-    U128(u128),
-    F64(f64),
-    Bool(bool),
-    Str(String),
-}
-
 #[cfg(test)]
 impl OwnedValue {
     pub(crate) fn as_value(&self) -> FieldValue<'_> {
-        match self {
-            OwnedValue::I64(v) => FieldValue::I64(*v),
-            OwnedValue::U64(v) => FieldValue::U64(*v),
-            OwnedValue::I128(v) => FieldValue::I128(*v),
-            OwnedValue::U128(v) => FieldValue::U128(*v),
-            OwnedValue::F64(v) => FieldValue::F64(*v),
-            OwnedValue::Bool(v) => FieldValue::Bool(*v),
-            OwnedValue::Str(s) => FieldValue::Str(s),
-        }
+        self.map_str(String::as_str)
     }
 }
 

@@ -26,8 +26,12 @@ fn render_after(b: evt_telemetry::TelemetryBuilder, f: impl FnOnce()) -> String 
     handle.render()
 }
 
+/// The series lines of `prefix`, sorted: the local recorder renders series
+/// in hash order (our exporter sorts them; this recorder is the raw one).
 fn series<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
-    text.lines().filter(|l| l.starts_with(prefix)).collect()
+    let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with(prefix)).collect();
+    lines.sort_unstable();
+    lines
 }
 
 #[test]
@@ -87,12 +91,12 @@ fn counters_gauges_and_histograms_follow_the_events() {
     assert_eq!(
         series(&text, "latency_seconds"),
         [
+            "latency_seconds_bucket{le=\"+Inf\"} 3",
             "latency_seconds_bucket{le=\"0.5\"} 1",
             "latency_seconds_bucket{le=\"1\"} 2",
             "latency_seconds_bucket{le=\"5\"} 3",
-            "latency_seconds_bucket{le=\"+Inf\"} 3",
-            "latency_seconds_sum 3",
             "latency_seconds_count 3",
+            "latency_seconds_sum 3",
         ]
     );
     assert!(text.contains("# HELP calls_total Calls\n"), "{text}");
