@@ -83,3 +83,8 @@ pub use redact::{REDACTED, Redactor, RedactorBuilder};
 pub use rule::MetricRule;
 pub use stats::Stats;
 pub use value::LineLevel;
+
+/// The README's Rust examples, compiled (and run, where they run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
