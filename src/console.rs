@@ -2,6 +2,7 @@
 //! redaction as the files, so secrets do not reach the terminal either.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 
 use tracing::Subscriber;
 use tracing_subscriber::Layer;
@@ -13,7 +14,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::redact::{REDACTED, Redactor};
 
-/// A `fmt` layer on stderr at `level` and above, redacting every field.
+/// A `fmt` layer on stderr at `level` and above, redacting every field
+/// (colours only when stderr is a terminal).
 pub(crate) fn console_layer<S>(
     redactor: Redactor,
     level: LevelFilter,
@@ -22,7 +24,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let fields = redacting_fields(redactor);
+    let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .fmt_fields(fields)
         .with_filter(level)
