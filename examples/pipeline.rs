@@ -165,32 +165,26 @@ fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
         "call failed"
     );
     let critical = matches!(status, 401 | 402);
-    if rng.below(4) == 0 {
-        // Shows redaction: neither the header nor the token reaches the file.
-        let authorization = "Bearer sk-or-v1-0123456789abcdef0123456789abcdef";
-        error!(
-            evt = "openrouter_error",
-            source = COMPONENT,
-            status = status as u64,
-            code,
-            component = COMPONENT,
-            model,
-            critical,
-            authorization,
-            "{msg} (request sent with Bearer sk-or-v1-0123456789abcdef0123)"
-        );
+    // One error in four shows redaction: neither the header nor the token
+    // in the message reaches the file, a label or the console.
+    let leaky = rng.below(4) == 0;
+    let authorization = leaky.then_some("Bearer sk-or-v1-0123456789abcdef0123456789abcdef");
+    let sent_with = if leaky {
+        " (request sent with Bearer sk-or-v1-0123456789abcdef0123)"
     } else {
-        error!(
-            evt = "openrouter_error",
-            source = COMPONENT,
-            status = status as u64,
-            code,
-            component = COMPONENT,
-            model,
-            critical,
-            "{msg}"
-        );
-    }
+        ""
+    };
+    error!(
+        evt = "openrouter_error",
+        source = COMPONENT,
+        status = status as u64,
+        code,
+        component = COMPONENT,
+        model,
+        critical,
+        authorization,
+        "{msg}{sent_with}"
+    );
     false
 }
 
