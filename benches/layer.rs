@@ -88,8 +88,30 @@ fn format_only(c: &mut Criterion) {
     dispatcher::with_default(&anchor, || {
         g.bench_function("fmt_json", |b| b.iter(emit_anchor))
     });
+    // The floor: dispatch to a layer that wants `evt` events and does nothing.
+    let wants_evt = filter_fn(|m| m.fields().field("evt").is_some());
+    let floor = Dispatch::new(tracing_subscriber::registry().with(Noop.with_filter(wants_evt)));
+    dispatcher::with_default(&floor, || {
+        g.bench_function("floor_noop_layer", |b| b.iter(emit_floor))
+    });
     g.finish();
     drop(guard);
+}
+
+/// A layer that does nothing with what it is given.
+struct Noop;
+
+impl<S: tracing::Subscriber> Layer<S> for Noop {}
+
+fn emit_floor() {
+    tracing::error!(
+        evt = "openrouter_error",
+        status = 429,
+        code = "rate_limited",
+        model = "deepseek/deepseek-v3.2-exp",
+        component = "translation_service",
+        "429 Rate limit"
+    );
 }
 
 /// Case 2: line + 3 metric updates — ours vs fmt json + the same 3 updates via macros.
