@@ -288,9 +288,15 @@ impl SpanVisitor<'_> {
         }
     }
 
+    /// Redacted, and cut to the line cap with the same marker the line
+    /// uses (a span keeps its fields for its whole life: no huge copies).
     fn clean(&self, name: &str, s: &str) -> String {
         let red = self.redactor.redact_field(name, s);
-        red[..floor_char_boundary(&red, self.max)].to_owned()
+        let kept = floor_char_boundary(&red, self.max);
+        match red.len() - kept {
+            0 => red.into_owned(),
+            cut => format!("{}...[truncated {cut} bytes]", &red[..kept]),
+        }
     }
 }
 
@@ -360,6 +366,22 @@ impl EventView for Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_span_fields_are_cut_with_a_marker() {
+        let redactor = Redactor::default();
+        let mut fields = SpanFields::default();
+        let visitor = SpanVisitor {
+            fields: &mut fields,
+            redactor: &redactor,
+            max: 4,
+        };
+        assert_eq!(
+            visitor.clean("note", "abcdefgh"),
+            "abcd...[truncated 4 bytes]"
+        );
+        assert_eq!(visitor.clean("note", "abcd"), "abcd");
+    }
 
     #[test]
     fn debug_text_keeps_a_short_value_whole() {
