@@ -14,26 +14,33 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, fmt};
 
+/// The event of the performance issue. A macro, not a function: each bench
+/// needs its own callsite, because `tracing` caches a callsite's interest
+/// across every live subscriber, and one subscriber's interest must not
+/// change what another bench measures.
+macro_rules! the_event {
+    () => {
+        tracing::error!(
+            evt = "openrouter_error",
+            status = 429,
+            code = "rate_limited",
+            model = "deepseek/deepseek-v3.2-exp",
+            component = "translation_service",
+            "429 Rate limit"
+        )
+    };
+}
+
 fn emit() {
-    tracing::error!(
-        evt = "openrouter_error",
-        status = 429,
-        code = "rate_limited",
-        model = "deepseek/deepseek-v3.2-exp",
-        component = "translation_service",
-        "429 Rate limit"
-    );
+    the_event!();
 }
 
 fn emit_anchor() {
-    tracing::error!(
-        evt = "openrouter_error",
-        status = 429,
-        code = "rate_limited",
-        model = "deepseek/deepseek-v3.2-exp",
-        component = "translation_service",
-        "429 Rate limit"
-    );
+    the_event!();
+}
+
+fn emit_floor() {
+    the_event!();
 }
 
 fn fmt_json() -> impl tracing::Subscriber + Send + Sync {
@@ -102,17 +109,6 @@ fn format_only(c: &mut Criterion) {
 struct Noop;
 
 impl<S: tracing::Subscriber> Layer<S> for Noop {}
-
-fn emit_floor() {
-    tracing::error!(
-        evt = "openrouter_error",
-        status = 429,
-        code = "rate_limited",
-        model = "deepseek/deepseek-v3.2-exp",
-        component = "translation_service",
-        "429 Rate limit"
-    );
-}
 
 /// Case 2: line + 3 metric updates — ours vs fmt json + the same 3 updates via macros.
 fn log_and_metrics(c: &mut Criterion) {
