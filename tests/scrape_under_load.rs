@@ -100,7 +100,10 @@ fn scrape_loop(addr: std::net::SocketAddr, stop: &AtomicBool) -> (Vec<Duration>,
             // is parsed strictly and must not go backwards.
             Ok((200, body)) if i % 16 != 0 => {
                 latencies.push(t.elapsed());
-                if !body.ends_with("\n") || !body.contains("\ntelemetry_events_total{") {
+                if !body.ends_with("\n\n")
+                    || !body.contains("\ntelemetry_events_total{")
+                    || !body.contains("\nopenrouter_calls_total{")
+                {
                     failures.push(format!("incomplete: {body}"));
                 }
             }
@@ -181,6 +184,27 @@ fn four_scrapers_while_emitting_a_hundred_thousand_events_per_second() {
         tracing_subscriber::registry(),
         layer,
     ));
+    // One event before the scrapers start, so every scrape they make has the
+    // series the layer creates on first use (`telemetry_events_total`, the
+    // rule metrics); metrics are updated in the caller, before this returns.
+    tracing::dispatcher::with_default(&dispatch, || {
+        info!(
+            evt = "openrouter_call",
+            model = MODELS[0],
+            component = "translation_service",
+            latency_s = 0.75,
+            cost_usd = 0.001,
+            outcome = "success",
+            status = 200u64,
+            t = 9u64
+        );
+    });
+    let (status, warm) = http_get(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        warm.contains("\ntelemetry_events_total{") && warm.contains("\nopenrouter_calls_total{"),
+        "the first event's series are missing:\n{warm}"
+    );
     let (stop_emit, stop_scrape) = (AtomicBool::new(false), AtomicBool::new(false));
     let started = Instant::now();
     let (sent, scrapes) = std::thread::scope(|s| {
@@ -207,6 +231,7 @@ fn four_scrapers_while_emitting_a_hundred_thousand_events_per_second() {
         ((sent, emit_time), scrapes)
     });
     let (sent, emit_time) = sent;
+    let sent = sent + 1; // the warm-up event
     let (final_status, final_text) = http_get(addr, "/metrics").unwrap();
     assert_eq!(final_status, 200);
     let stats = guard.stats();
