@@ -186,8 +186,8 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The writer writes queued lines within 5 ms (sooner once 128 KiB are
-    /// queued); when idle it wakes at this interval to notice day changes
+    /// The writer writes queued lines within 5 ms (sooner once half the
+    /// queue is full); when idle it wakes at this interval to notice day changes
     /// (retention, compression, daily-sum resets). Must be between 1 ms and
     /// 500 ms. Defaults to 200 ms.
     pub fn flush_interval(mut self, interval: Duration) -> Self {

@@ -185,16 +185,15 @@ impl EventVisitor<'_> {
         let name = field.name();
         let cap = match self.is_secret(field) {
             true => self.scratch.store_raw(REDACTED, self.max),
-            false => match self
-                .scratch
-                .store_raw(&self.redactor.redact(value), self.max)
-            {
-                Cap::Str(t) => Cap::Str(Text {
-                    original: t.original + unread,
-                    ..t
-                }),
-                other => other,
-            },
+            false => {
+                let arena = &mut self.scratch.arena;
+                let start = arena.len();
+                let original = self.redactor.redact_into(value, arena, self.max);
+                Cap::Str(Text {
+                    range: start..arena.len(),
+                    original: original + unread,
+                })
+            }
         };
         match name {
             "message" => self.scratch.msg = Some(cap),

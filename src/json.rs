@@ -16,51 +16,67 @@ const NEEDS_ESCAPE: [bool; 256] = {
     table
 };
 
-/// Appends `s` as a JSON string (quoted, escaped): runs of plain bytes are
-/// found eight at a time and copied whole.
+/// Appends `s` as a JSON string (quoted, escaped): runs of plain bytes,
+/// found eight bytes at a time, are copied whole.
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
     out.push(b'"');
-    let mut start = 0;
-    while start < bytes.len() {
-        let stop = find_escape(bytes, start);
-        out.extend_from_slice(&bytes[start..stop]);
-        if let Some(&b) = bytes.get(stop) {
-            push_escape(out, b);
-        }
-        start = stop + 1;
+    while let Some(i) = first_escape(rest) {
+        out.extend_from_slice(&rest[..i]);
+        push_escape(out, rest[i]);
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
-/// Index of the first byte at or after `from` that needs escaping, or the length.
-fn find_escape(bytes: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        // UNWRAP: `chunk` is exactly 8 bytes long.
-        if word_needs_escape(u64::from_le_bytes(chunk.try_into().unwrap())) {
-            break;
+/// Index of the first byte of `bytes` that needs escaping.
+#[inline]
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    let word = |i: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        escape_mask(u64::from_le_bytes(w))
+    };
+    let n = bytes.len();
+    if n < 8 {
+        return bytes.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(i) != 0 {
+            return position_from(bytes, i);
         }
         i += 8;
     }
-    while i < bytes.len() && !NEEDS_ESCAPE[bytes[i] as usize] {
-        i += 1;
+    // The last (overlapping) word covers the tail.
+    if i < n && word(n - 8) != 0 {
+        return position_from(bytes, n - 8);
     }
-    i
+    None
 }
 
-/// Whether any byte of `w` is below 0x20, a quote or a backslash (SWAR).
-fn word_needs_escape(w: u64) -> bool {
+fn position_from(bytes: &[u8], from: usize) -> Option<usize> {
+    let found = bytes[from..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[usize::from(b)]);
+    found.map(|i| from + i)
+}
+
+/// Non-zero if a byte of `w` is below 0x20, a quote or a backslash (SWAR).
+#[inline]
+fn escape_mask(w: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let below_space = w.wrapping_sub(LO * 0x20) & !w;
-    let quote = w ^ (LO * u64::from(b'"'));
-    let backslash = w ^ (LO * u64::from(b'\\'));
     let zero = |x: u64| x.wrapping_sub(LO) & !x;
-    (below_space | zero(quote) | zero(backslash)) & HI != 0
+    let below_space = w.wrapping_sub(LO * 0x20) & !w;
+    let quote = zero(w ^ (LO * u64::from(b'"')));
+    let backslash = zero(w ^ (LO * u64::from(b'\\')));
+    (below_space | quote | backslash) & HI
 }
 
+#[cold]
 fn push_escape(out: &mut Vec<u8>, b: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     match b {
@@ -114,9 +130,8 @@ pub(crate) fn push_f64(out: &mut Vec<u8>, v: f64) {
 }
 
 /// Appends an integer of any width as a JSON number.
-pub(crate) fn push_int(out: &mut Vec<u8>, v: impl serde::Serialize) {
-    // UNWRAP: integers always serialize (serde_json writes i128/u128 as numbers).
-    serde_json::to_writer(&mut *out, &v).unwrap();
+pub(crate) fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Formats `ts` values, caching the text of the current second per thread.

@@ -195,6 +195,18 @@ impl Redactor {
         out
     }
 
+    /// Appends [`redact`](Self::redact)`(value)` to `out`, cut to at most
+    /// `max` bytes (at a char boundary); returns the redacted length before
+    /// the cut. Clean text is copied once, straight from `value`.
+    pub(crate) fn redact_into(&self, value: &str, out: &mut String, max: usize) -> usize {
+        if self.patterns.is_empty() && self.builtin_patterns {
+            return patterns::redact_builtin_into(&self.value_names, value, out, max);
+        }
+        let red = self.redact(value);
+        out.push_str(&red[..crate::capture::floor_char_boundary(&red, max)]);
+        red.len()
+    }
+
     /// [`REDACTED`] if `name` is a secret name, else [`redact`](Self::redact)`(value)`.
     pub fn redact_field<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
         if self.is_secret_name(name) {
@@ -573,6 +585,23 @@ mod tests {
             let red = Redactor::default();
             let _ = red.redact(&text);
             let _ = red.redact_field(&text, &text);
+        }
+
+        #[test]
+        fn redact_into_appends_the_redacted_text_cut_at_a_char_boundary(
+            text in "(?s).{0,60}|[ -~]{0,20}(Bearer |sk-or-v1-|api_key=)[A-Za-z0-9]{20,30}",
+            max in 0usize..80, user in any::<bool>(),
+        ) {
+            let red = match user {
+                true => Redactor::builder().pattern("[0-9]{3}").build().unwrap(),
+                false => Redactor::default(),
+            };
+            let want = red.redact(&text);
+            let mut out = String::from("prefix|");
+            let len = red.redact_into(&text, &mut out, max);
+            prop_assert_eq!(len, want.len());
+            let cut = crate::capture::floor_char_boundary(&want, max);
+            prop_assert_eq!(&out["prefix|".len()..], &want[..cut]);
         }
 
         #[test]

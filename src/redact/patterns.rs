@@ -45,18 +45,85 @@ const fn alnum_and(extra: &[u8]) -> [bool; 256] {
 
 /// `value` with every built-in pattern's secret part replaced; borrowed when clean.
 pub(super) fn redact_builtin<'a>(names: &NameSet, value: &'a str) -> Cow<'a, str> {
+    let spans = builtin_spans(names, value);
+    if spans.is_empty() {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(replace_spans(value, spans))
+    }
+}
+
+/// Appends `value` with every built-in pattern's secret part replaced to
+/// `out`, keeping at most `max` bytes (at a char boundary); returns the
+/// length of the whole redacted text.
+pub(super) fn redact_builtin_into(
+    names: &NameSet,
+    value: &str,
+    out: &mut String,
+    max: usize,
+) -> usize {
+    let spans = builtin_spans(names, value);
+    if spans.is_empty() {
+        out.push_str(&value[..floor_char(value, max.min(value.len()))]);
+        value.len()
+    } else {
+        let red = replace_spans(value, spans);
+        out.push_str(&red[..floor_char(&red, max.min(red.len()))]);
+        red.len()
+    }
+}
+
+/// The byte ranges of `value` the built-in patterns redact (unsorted, may overlap).
+#[inline]
+fn builtin_spans(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
     let mut scan = Scan::new(value);
     let bytes = value.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut visit = |i: usize| {
+        let b = bytes[i];
         if TRIGGER[usize::from(b)] && may_start_at(bytes, i, b) {
             try_rules_at(names, &mut scan, i, b);
         }
+    };
+    let word = |at: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&bytes[at..at + 8]);
+        trigger_mask(u64::from_le_bytes(w))
+    };
+    let mut visit_all = |base: usize, mut mask: u64| {
+        while mask != 0 {
+            visit(base + mask.trailing_zeros() as usize / 8);
+            mask &= mask - 1;
+        }
+    };
+    let n = bytes.len();
+    let mut base = 0;
+    while base + 8 <= n {
+        visit_all(base, word(base));
+        base += 8;
     }
-    if scan.spans.is_empty() {
-        Cow::Borrowed(value)
+    if base < n && n >= 8 {
+        // The tail, through the last (overlapping) word minus the bytes seen.
+        let seen = 8 * (8 - (n - base));
+        visit_all(n - 8, word(n - 8) >> seen << seen);
     } else {
-        Cow::Owned(replace_spans(value, scan.spans))
+        (base..n).for_each(visit);
     }
+    scan.spans
+}
+
+/// The high bit of every byte of `w` that may be a trigger byte (SWAR):
+/// `=`, `:`, `b`, `B`, `s` and some bytes near them (`S`, or any byte above
+/// a match, from borrows). Callers check each candidate against [`TRIGGER`];
+/// no trigger byte is ever missed.
+#[inline(always)]
+fn trigger_mask(w: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x;
+    let folded = w | (LO * 0x20);
+    let letters = zero(folded ^ (LO * u64::from(b'b'))) | zero(folded ^ (LO * u64::from(b's')));
+    let separators = zero(w ^ (LO * u64::from(b'='))) | zero(w ^ (LO * u64::from(b':')));
+    (letters | separators) & HI
 }
 
 /// A cheap look at the next byte, keeping the scan loop tight for the
