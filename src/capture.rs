@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use tracing::field::{Field, Visit};
 
+use crate::json;
 use crate::redact::{REDACTED, Redactor};
 use crate::value::{EventView, FieldValue, LineLevel, OwnedValue, Value, bytes_eq};
 
@@ -26,6 +27,8 @@ pub(crate) type Cap = Value<Text>;
 pub(crate) struct Scratch {
     pub(crate) arena: String,
     pub(crate) fields: Vec<(&'static str, Cap)>,
+    /// Bit `k` set: the name of `fields[k]` (of the first 64) needs no escaping.
+    pub(crate) plain_keys: u64,
     pub(crate) evt: Option<Cap>,
     pub(crate) source: Option<Cap>,
     pub(crate) msg: Option<Cap>,
@@ -48,6 +51,7 @@ impl Scratch {
             }
         }
         self.fields.clear();
+        self.plain_keys = 0;
         (self.evt, self.source, self.msg) = (None, None, None);
         (self.critical, self.level) = (false, None);
         (self.ts_ms, self.target) = (ts_ms, target);
@@ -147,12 +151,25 @@ fn debug_text(out: &mut String, value: &dyn fmt::Debug, limit: usize) -> usize {
     total - out.len()
 }
 
-/// Bit `i` set: field `i` (of the first 64) of `meta` has a secret name.
-pub(crate) fn secret_mask(redactor: &Redactor, meta: &tracing::Metadata<'_>) -> u64 {
-    let fields = meta.fields().iter().take(64).enumerate();
-    fields
-        .filter(|(_, f)| redactor.is_secret_name(f.name()))
-        .fold(0, |mask, (i, _)| mask | 1 << i)
+/// What the layer needs to know of a callsite's field names, worked out
+/// once per callsite (names are static).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FieldMasks {
+    /// Bit `i` set: field `i` (of the first 64) has a secret name.
+    pub(crate) secret: u64,
+    /// Bit `i` set: field `i`'s name needs no JSON escaping.
+    pub(crate) plain: u64,
+}
+
+impl FieldMasks {
+    pub(crate) fn of(redactor: &Redactor, meta: &tracing::Metadata<'_>) -> Self {
+        let fields = meta.fields().iter().take(64).enumerate();
+        fields.fold(FieldMasks::default(), |mut m, (i, f)| {
+            m.secret |= u64::from(redactor.is_secret_name(f.name())) << i;
+            m.plain |= u64::from(json::is_plain(f.name())) << i;
+            m
+        })
+    }
 }
 
 // === impl EventVisitor ===
@@ -163,15 +180,15 @@ pub(crate) struct EventVisitor<'a> {
     pub(crate) redactor: &'a Redactor,
     /// Longest value kept, in bytes (the line cap).
     pub(crate) max: usize,
-    /// Bit `i` set: field `i` of the callsite has a secret name (computed
-    /// once per callsite; fields past 63 are checked one by one).
-    pub(crate) secret_mask: u64,
+    /// The callsite's names (computed once per callsite; fields past 63 are
+    /// checked one by one).
+    pub(crate) masks: FieldMasks,
 }
 
 impl EventVisitor<'_> {
     fn is_secret(&self, field: &Field) -> bool {
         match field.index() {
-            i @ 0..64 => self.secret_mask & (1 << i) != 0,
+            i @ 0..64 => self.masks.secret & (1 << i) != 0,
             _ => self.redactor.is_secret_name(field.name()),
         }
     }
@@ -200,8 +217,16 @@ impl EventVisitor<'_> {
             "evt" => self.scratch.evt = Some(cap),
             "source" => self.scratch.source = Some(cap),
             _ if self.scratch.has_field(name) => {}
-            _ => self.scratch.fields.push((name, cap)),
+            _ => self.push_field(field, cap),
         }
+    }
+
+    fn push_field(&mut self, field: &Field, cap: Cap) {
+        let (k, i) = (self.scratch.fields.len(), field.index());
+        if k < 64 && i < 64 && self.masks.plain & (1 << i) != 0 {
+            self.scratch.plain_keys |= 1 << k;
+        }
+        self.scratch.fields.push((field.name(), cap));
     }
 
     fn typed(&mut self, field: &Field, cap: Cap, as_text: impl FnOnce() -> String) {
@@ -210,7 +235,7 @@ impl EventVisitor<'_> {
             return self.text(field, &as_text());
         }
         if !self.scratch.has_field(name) {
-            self.scratch.fields.push((name, cap));
+            self.push_field(field, cap);
         }
     }
 }

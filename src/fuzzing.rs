@@ -3,7 +3,7 @@
 
 use tracing::Event;
 
-use crate::capture::{EventVisitor, Scratch, secret_mask};
+use crate::capture::{EventVisitor, FieldMasks, Scratch};
 use crate::json::TimestampCache;
 use crate::line;
 use crate::redact::Redactor;
@@ -27,7 +27,7 @@ pub fn render_event_for_fuzzing(
         scratch: &mut scratch,
         redactor,
         max: max_line_bytes,
-        secret_mask: secret_mask(redactor, meta),
+        masks: FieldMasks::of(redactor, meta),
     });
     scratch.level = Some(LineLevel::from_tracing(meta.level(), scratch.critical));
     let mut out = Vec::new();

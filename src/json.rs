@@ -32,7 +32,7 @@ pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Index of the first byte of `bytes` that needs escaping.
-#[inline]
+#[inline(always)]
 fn first_escape(bytes: &[u8]) -> Option<usize> {
     let word = |i: usize| {
         let mut w = [0; 8];
@@ -101,6 +101,20 @@ fn push_escape(out: &mut Vec<u8>, b: u8) {
 /// Appends a field name as a JSON string.
 pub(crate) fn push_key(out: &mut Vec<u8>, s: &str) {
     push_str(out, s);
+}
+
+/// Whether `s` needs no escaping as a JSON string.
+pub(crate) fn is_plain(s: &str) -> bool {
+    first_escape(s.as_bytes()).is_none()
+}
+
+/// Appends `"s":` for an `s` that needs no escaping ([`is_plain`]).
+pub(crate) fn push_plain_key(out: &mut Vec<u8>, s: &str) {
+    debug_assert!(is_plain(s));
+    out.reserve(s.len() + 3);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// The length `s` takes once escaped, quotes excluded.

@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::capture::{EventVisitor, Scratch, SpanFields, SpanVisitor, secret_mask};
+use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor};
 use crate::clock::{Clock, day_of, unix_millis};
 use crate::json::{self, TimestampCache};
 use crate::line;
@@ -105,8 +105,8 @@ struct Buffers {
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
-    /// Secret-name masks per (layer, callsite): names are static per callsite.
-    static SECRET_MASKS: RefCell<HashMap<(u64, usize), u64, FixedState>> = RefCell::default();
+    /// Field-name masks per (layer, callsite): names are static per callsite.
+    static FIELD_MASKS: RefCell<HashMap<(u64, usize), FieldMasks, FixedState>> = RefCell::default();
 }
 
 /// A fresh id for each layer.
@@ -137,11 +137,11 @@ impl EvtLayer {
         }
     }
 
-    /// Which fields of the callsite have secret names, as a bit mask.
-    fn secret_mask(&self, meta: &'static Metadata<'static>) -> u64 {
+    /// Which fields of the callsite have secret names and plain names.
+    fn field_masks(&self, meta: &'static Metadata<'static>) -> FieldMasks {
         let key = (self.inner.id, meta as *const Metadata<'static> as usize);
-        let compute = || secret_mask(&self.inner.redactor, meta);
-        SECRET_MASKS
+        let compute = || FieldMasks::of(&self.inner.redactor, meta);
+        FIELD_MASKS
             .try_with(|cell| match cell.try_borrow_mut() {
                 Ok(mut masks) => *masks.entry(key).or_insert_with(compute),
                 Err(_) => compute(),
@@ -157,12 +157,12 @@ impl EvtLayer {
         let meta = event.metadata();
         bufs.scratch
             .reset(unix_millis(inner.clock.now()), meta.target());
-        let secret_mask = self.secret_mask(meta);
+        let masks = self.field_masks(meta);
         let mut visitor = EventVisitor {
             scratch: &mut bufs.scratch,
             redactor: &inner.redactor,
             max: inner.max_line,
-            secret_mask,
+            masks,
         };
         event.record(&mut visitor);
         if bufs.scratch.evt.is_none() {

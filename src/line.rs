@@ -55,8 +55,12 @@ fn write_line(s: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, limit: us
         if i > 0 {
             out.push(b',');
         }
-        json::push_key(out, name);
-        out.push(b':');
+        if i < 64 && s.plain_keys & (1 << i) != 0 {
+            json::push_plain_key(out, name);
+        } else {
+            json::push_key(out, name);
+            out.push(b':');
+        }
         push_value(out, s, cap, limit);
     }
     out.extend_from_slice(b"}}\n");

@@ -204,3 +204,20 @@ fn a_ten_megabyte_value_is_truncated_to_the_cap() {
         );
     }
 }
+
+#[test]
+fn field_names_that_need_escaping_are_escaped_beside_plain_ones() {
+    let line = one_line(|| {
+        info!(
+            evt = "names",
+            "a\"b\\c" = 1,
+            plain = 2,
+            "tab\there" = 3,
+            "é.ünï" = 4
+        );
+    });
+    assert_eq!(
+        line,
+        r#"{"ts":"2025-10-06T13:43:10.123Z","level":"info","evt":"names","source":"line_contract","msg":"","meta":{"a\"b\\c":1,"plain":2,"tab\there":3,"é.ünï":4}}"#
+    );
+}

@@ -74,7 +74,7 @@ pub(super) fn redact_builtin_into(
 }
 
 /// The byte ranges of `value` the built-in patterns redact (unsorted, may overlap).
-#[inline]
+#[inline(always)]
 fn builtin_spans(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
     let mut scan = Scan::new(value);
     let bytes = value.as_bytes();
@@ -119,11 +119,12 @@ fn builtin_spans(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
 fn trigger_mask(w: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(LO) & !x;
+    let is = |x: u64, b: u8| {
+        let x = x ^ (LO * u64::from(b));
+        x.wrapping_sub(LO) & !x
+    };
     let folded = w | (LO * 0x20);
-    let letters = zero(folded ^ (LO * u64::from(b'b'))) | zero(folded ^ (LO * u64::from(b's')));
-    let separators = zero(w ^ (LO * u64::from(b'='))) | zero(w ^ (LO * u64::from(b':')));
-    (letters | separators) & HI
+    (is(folded, b'b') | is(folded, b's') | is(w, b'=') | is(w, b':')) & HI
 }
 
 /// A cheap look at the next byte, keeping the scan loop tight for the
