@@ -555,6 +555,56 @@ mod tests {
     }
 
     #[test]
+    fn recent_labels_stamp_each_value_when_it_changes() {
+        let mut r = RecentLabels::default();
+        let vals = |a: &'static str, n: u64| {
+            move |i| match i {
+                0 => Some(FieldValue::Str(a)),
+                1 => Some(FieldValue::U64(n)),
+                _ => None,
+            }
+        };
+        let first = r.observe(3, vals("x", 1));
+        assert_eq!(first, 1);
+        assert!(r.unchanged_since(&[0, 1, 2], first));
+        assert_eq!(r.observe(3, vals("x", 1)), first);
+        let second = r.observe(3, vals("xy", 1));
+        assert_eq!(second, 2);
+        assert!(!r.unchanged_since(&[0], first));
+        assert!(r.unchanged_since(&[1, 2], first));
+        assert!(r.unchanged_since(&[0, 1], second));
+        // Back to an earlier value is still a change.
+        let third = r.observe(3, vals("x", 1));
+        assert!(!r.unchanged_since(&[0], second) && r.unchanged_since(&[0], third));
+        // A typed value and its text differ; an index out of range is never unchanged.
+        r.observe(3, |i| (i == 1).then_some(FieldValue::Str("1")));
+        assert!(!r.unchanged_since(&[1], third) && !r.unchanged_since(&[3], u64::MAX));
+    }
+
+    #[test]
+    fn recent_labels_never_keep_values_longer_than_the_limit() {
+        let mut r = RecentLabels::default();
+        let long = "x".repeat(MAX_REMEMBERED_TEXT + 1);
+        let value = |_| Some(FieldValue::Str(long.as_str()));
+        let first = r.observe(1, value);
+        assert!(r.unchanged_since(&[0], first));
+        let second = r.observe(1, value);
+        assert!(second > first && !r.unchanged_since(&[0], first));
+        assert!(r.text.len() <= MAX_REMEMBERED_TEXT);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn text_eq_is_slice_equality(
+            a in proptest::collection::vec(0u8..3, 0..40),
+            b in proptest::collection::vec(0u8..3, 0..40),
+        ) {
+            proptest::prop_assert_eq!(text_eq(&a, &b), a == b);
+            proptest::prop_assert!(text_eq(&a, &a));
+        }
+    }
+
+    #[test]
     fn past_the_cap_updates_go_to_overflow() {
         let t = SeriesTable::new("x_total", &["a".into()], HandleKind::Counter, 2);
         let place = |v: &str| {
