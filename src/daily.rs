@@ -34,17 +34,28 @@ impl DailyGauge {
         }
     }
 
-    /// Adds `value` to the sum of `day`. A later day than the sum's starts
-    /// again from zero; an earlier one (a late event) changes nothing.
-    pub(crate) fn add(&self, day: i64, value: f64) {
+    /// Adds `value` to the sum of `day`, then zeroes the sum if it belongs
+    /// to a day before `today`, under one lock. A later day than the sum's
+    /// starts again from zero; an earlier one (a late event) changes nothing.
+    ///
+    /// `today` is read after the series was placed in its table: a series
+    /// created while another thread rolled the day may have been missed by
+    /// that roll, and is zeroed here instead.
+    pub(crate) fn add(&self, day: i64, value: f64, today: i64) {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if day > st.day {
             *st = DayState { day, sum: 0.0 };
         }
         if day == st.day {
             st.sum += value;
-            self.gauge.set(st.sum);
         }
+        if st.day < today {
+            *st = DayState {
+                day: today,
+                sum: 0.0,
+            };
+        }
+        self.gauge.set(st.sum);
     }
 
     /// Zeroes the sum if it belongs to a day before `today`.
@@ -162,15 +173,25 @@ mod tests {
     #[test]
     fn a_daily_gauge_ignores_late_days_and_rolls_over() {
         let g = DailyGauge::new(Gauge::noop());
-        g.add(10, 1.5);
-        g.add(10, 1.0);
-        g.add(9, 100.0);
+        g.add(10, 1.5, 10);
+        g.add(10, 1.0, 10);
+        g.add(9, 100.0, 10);
         assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((10, 2.5)));
         g.roll_to(10);
         assert_eq!(g.state.lock().map(|s| s.sum).ok(), Some(2.5));
         g.roll_to(11);
         assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((11, 0.0)));
-        g.add(12, 4.0);
+        g.add(12, 4.0, 12);
         assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((12, 4.0)));
+    }
+
+    #[test]
+    fn a_sum_added_for_a_day_already_rolled_past_is_zeroed() {
+        let g = DailyGauge::new(Gauge::noop());
+        g.add(10, 1.5, 11);
+        assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((11, 0.0)));
+        g.add(11, 2.0, 11);
+        g.add(10, 7.0, 11);
+        assert_eq!(g.state.lock().map(|s| (s.day, s.sum)).ok(), Some((11, 2.0)));
     }
 }

@@ -64,6 +64,7 @@ mod queue;
 mod redact;
 mod rule;
 mod rule_check;
+mod rule_plan;
 mod rules_toml;
 mod series;
 mod stats;

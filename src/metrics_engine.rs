@@ -8,52 +8,70 @@
 //! seen later are registered the same way, on the thread that sees them.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 
 use metrics::{KeyName, SharedString, Unit};
+use thread_local::ThreadLocal;
 
 use crate::clock::day_of;
 use crate::daily::JsonLine;
 use crate::error::Error;
 use crate::rule::{Kind, MetricRule};
 use crate::rule_check::{self, LabelSource, MetricDef, RuleDef, level_bit};
-use crate::series::{Handle, HandleKind, LabelKey, Placed, SeriesTable, clean_label};
+use crate::rule_plan::{Fields, INLINE_FIELDS, PlanLabel, Plans, RulePlan};
+use crate::series::{
+    Handle, HandleKind, LabelKey, Placed, RecentLabels, SeriesTable, clean_label, text_eq,
+};
 use crate::value::{EventView, FieldValue, LineLevel};
 
 /// Reasons of `telemetry_dropped_events_total`, created at zero.
 pub(crate) const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "shutdown_timeout"];
 
-thread_local! {
-    static SCRATCH: RefCell<LabelKey> = RefCell::new(LabelKey::default());
-    /// The `telemetry_events_total` series this thread counted last: most
-    /// callsites log the same (evt, level, source) again and again.
-    static LAST_EVENTS: RefCell<Option<LastEvents>> = const { RefCell::new(None) };
+/// What one thread remembers of its last updates through one engine: most
+/// callsites log the same event with the same labels again and again, and a
+/// repeat then costs a few compares instead of key building, hashing and a
+/// lock per metric. Kept per engine, so engines never share entries and the
+/// memory goes with the engine.
+#[derive(Debug, Default)]
+struct Recent {
+    key: LabelKey,
+    events: Option<LastEvents>,
+    /// Per `evt` with rules (empty when re-entered: nothing is remembered then).
+    labels: Vec<RecentLabels>,
+    /// Per rule: the handle last found, and the stamp of the label values
+    /// it was found for (see [`RecentLabels`]).
+    series: Vec<Option<(Handle, u64)>>,
 }
 
+/// The `telemetry_events_total` series this thread counted last, and the
+/// rules of its `evt`.
 #[derive(Debug)]
 struct LastEvents {
-    engine: u64,
     evt: String,
     level: LineLevel,
     source: String,
     counter: metrics::Counter,
+    group: Option<usize>,
 }
 
 impl LastEvents {
-    fn matches(&self, engine: u64, ev: &dyn EventView) -> bool {
-        self.engine == engine
-            && self.level == ev.level()
-            && self.evt == ev.evt()
-            && self.source == ev.source()
+    fn matches(&self, ev: &dyn EventView, level: LineLevel) -> bool {
+        self.level == level
+            && text_eq(self.evt.as_bytes(), ev.evt().as_bytes())
+            && text_eq(self.source.as_bytes(), ev.source().as_bytes())
     }
 }
 
-/// A fresh id for each engine, for the per-thread caches.
-fn next_engine_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+/// How one event is applied: its level and day, live or restored, and
+/// the stamp of its label values when this thread remembers them.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    level: LineLevel,
+    day: i64,
+    mode: Mode,
+    group: usize,
+    stamp: Option<u64>,
 }
 
 /// The always-on self-metrics.
@@ -72,7 +90,7 @@ pub(crate) struct MetricsEngine {
     metrics: Vec<MetricDef>,
     tables: Vec<SeriesTable>,
     rules: Vec<RuleDef>,
-    by_evt: HashMap<Box<str>, Box<[usize]>, foldhash::fast::RandomState>,
+    plans: Plans,
     daily: Vec<usize>,
     /// The newest UTC day seen (events or clock); daily sums belong to it.
     today: AtomicI64,
@@ -81,7 +99,7 @@ pub(crate) struct MetricsEngine {
     /// Daily sums read back at start-up, applied when handles are first
     /// resolved (so they reach the recorder the events go to).
     restored: Mutex<Vec<Restored>>,
-    id: u64,
+    recent: ThreadLocal<RefCell<Recent>>,
 }
 
 /// One restored daily-sum series: metric, label values, day and sum.
@@ -119,10 +137,7 @@ impl MetricsEngine {
         let mut compiled = rule_check::compile(rules, default_max_series.max(1))?;
         clean_static_labels(&mut compiled.rules);
         let tables = compiled.metrics.iter().map(table_for).collect();
-        let mut by_evt: HashMap<Box<str>, Vec<usize>> = HashMap::new();
-        for (i, r) in compiled.rules.iter().enumerate() {
-            by_evt.entry(r.evt.as_str().into()).or_default().push(i);
-        }
+        let plans = Plans::new(&compiled.rules, &compiled.metrics);
         let daily = (0..compiled.metrics.len())
             .filter(|&i| compiled.metrics[i].kind == Kind::DailySum)
             .collect();
@@ -132,15 +147,12 @@ impl MetricsEngine {
             metrics: compiled.metrics,
             tables,
             rules: compiled.rules,
-            by_evt: by_evt
-                .into_iter()
-                .map(|(k, v)| (k, v.into_boxed_slice()))
-                .collect(),
+            plans,
             daily,
             today: AtomicI64::new(i64::MIN),
             init: Once::new(),
             restored: Mutex::new(Vec::new()),
-            id: next_engine_id(),
+            recent: ThreadLocal::new(),
         })
     }
 
@@ -260,8 +272,9 @@ impl MetricsEngine {
             key.clear();
             r.labels.iter().for_each(|v| key.push_str(v));
             let kind = self.metrics[r.metric].kind;
-            self.tables[r.metric]
-                .with_handle(&key, |h| apply_update(h, kind, Update::Value(r.sum), r.day));
+            self.tables[r.metric].with_handle(&key, |h| {
+                self.update(h, kind, Update::Value(r.sum), r.day);
+            });
         }
     }
 
@@ -345,39 +358,75 @@ impl MetricsEngine {
     /// Counts one logged line and applies every matching rule.
     pub(crate) fn on_event(&self, ev: &dyn EventView) {
         self.ensure_init();
-        with_scratch(|key| self.on_event_with(ev, key));
+        self.with_recent(|recent| self.on_event_with(ev, recent));
     }
 
-    fn on_event_with(&self, ev: &dyn EventView, key: &mut LabelKey) {
-        self.count_event(ev, key);
-        let Some(rules) = self.by_evt.get(ev.evt()) else {
+    /// Runs `f` on this thread's [`Recent`], or on a fresh, forgetful one
+    /// when re-entered (a recorder logging from inside an update).
+    fn with_recent<R>(&self, f: impl FnOnce(&mut Recent) -> R) -> R {
+        let fresh = || {
+            RefCell::new(Recent {
+                labels: self
+                    .plans
+                    .groups
+                    .iter()
+                    .map(|_| Default::default())
+                    .collect(),
+                series: self.rules.iter().map(|_| None).collect(),
+                ..Recent::default()
+            })
+        };
+        match self.recent.get_or(fresh).try_borrow_mut() {
+            Ok(mut recent) => f(&mut recent),
+            Err(_) => f(&mut Recent::default()),
+        }
+    }
+
+    fn on_event_with(&self, ev: &dyn EventView, recent: &mut Recent) {
+        let level = ev.level();
+        let Some(group) = self.count_event(ev, level, recent) else {
             return;
         };
+        let rules = &self.plans.groups[group];
+        let mut inline = [None; INLINE_FIELDS];
+        let fields = Fields::lookup(ev, &rules.fields, &mut inline);
+        let n = rules.label_fields.len();
+        let stamp =
+            (recent.labels.get_mut(group)).map(|l| l.observe(n, |i| rules.label_value(&fields, i)));
         let day = day_of(ev.ts_unix_ms());
         if !self.daily.is_empty() {
             self.advance_day(day);
         }
-        for &i in rules.iter() {
-            self.apply(&self.rules[i], ev, key, day, Mode::Live);
+        let at = At {
+            level,
+            day,
+            mode: Mode::Live,
+            group,
+            stamp,
+        };
+        for &i in rules.rules.iter() {
+            self.apply(i, &fields, &at, recent);
         }
     }
 
     /// `telemetry_events_total{evt,level,source}` += 1, through the
-    /// thread's cached handle when the series is the same as last time.
-    fn count_event(&self, ev: &dyn EventView, key: &mut LabelKey) {
-        let hit = LAST_EVENTS.try_with(|last| match &*last.borrow() {
-            Some(l) if l.matches(self.id, ev) => {
-                l.counter.increment(1);
-                true
-            }
-            _ => false,
-        });
-        if hit == Ok(true) {
-            return;
+    /// thread's remembered handle when the series is the same as last time.
+    /// Returns the rules of the event's `evt`, if any.
+    fn count_event(
+        &self,
+        ev: &dyn EventView,
+        level: LineLevel,
+        recent: &mut Recent,
+    ) -> Option<usize> {
+        if let Some(last) = recent.events.as_ref().filter(|l| l.matches(ev, level)) {
+            last.counter.increment(1);
+            return last.group;
         }
+        let group = self.plans.by_evt.get(ev.evt()).copied();
+        let key = &mut recent.key;
         key.clear();
         key.push_str(ev.evt());
-        key.push_clean(ev.level().as_str());
+        key.push_clean(level.as_str());
         key.push_str(ev.source());
         let mut counter = None;
         self.own.events.with_handle(key, |h| {
@@ -386,69 +435,148 @@ impl MetricsEngine {
                 counter = Some(c.clone());
             }
         });
-        let Some(counter) = counter else { return };
-        let fresh = LastEvents {
-            engine: self.id,
+        recent.events = counter.map(|counter| LastEvents {
             evt: ev.evt().into(),
-            level: ev.level(),
+            level,
             source: ev.source().into(),
             counter,
-        };
-        let _ = LAST_EVENTS.try_with(|last| *last.borrow_mut() = Some(fresh));
-    }
-
-    fn apply(&self, rule: &RuleDef, ev: &dyn EventView, key: &mut LabelKey, day: i64, mode: Mode) {
-        if rule.level_mask & level_bit(ev.level()) == 0 {
-            return;
-        }
-        if !rule
-            .when
-            .iter()
-            .all(|(field, want)| text_equals(ev.field(field), want))
-        {
-            return;
-        }
-        let metric = &self.metrics[rule.metric];
-        if metric.kind == Kind::DailySum && mode == Mode::Live && day < self.current_day() {
-            // A late event: yesterday's cost is not today's (not even for a new label set).
-            return;
-        }
-        let update = match &rule.value {
-            None => Update::One,
-            Some(field) => match checked_value(ev.field(field), metric.kind) {
-                Ok(v) => Update::Value(v),
-                Err(reason) if mode == Mode::Live => return self.reject(&metric.name, reason, key),
-                Err(_) => return,
-            },
-        };
-        key.clear();
-        for src in &rule.sources {
-            match src {
-                LabelSource::Field(f) => key.push_value(ev.field(f)),
-                LabelSource::Static(v) => key.push_clean(v),
-            }
-        }
-        if let (Mode::Restore, Update::Value(v)) = (mode, update) {
-            return self.keep_restored(rule.metric, key, day, v);
-        }
-        let kind = metric.kind;
-        let placed = self.tables[rule.metric].with_handle(key, |h| {
-            apply_update(h, kind, update, day);
-            if let Handle::Daily(d) = h {
-                // The day may have changed meanwhile on another thread, after
-                // its roll had passed this (possibly new) series.
-                d.roll_to(self.current_day());
-            }
+            group,
         });
-        if placed == Placed::Overflow && mode == Mode::Live {
-            key.clear();
-            key.push_str(&metric.name);
-            self.own.overflow.with_handle(key, increment_by_one);
+        group
+    }
+
+    /// Applies rule `i` to an event whose rule fields are `fields`.
+    fn apply(&self, i: usize, fields: &Fields<'_, '_>, at: &At, recent: &mut Recent) {
+        let Some(plan) = self.plans.rules.get(i) else {
+            return;
+        };
+        let Some(update) = self.update_for(plan, fields, at, recent) else {
+            return;
+        };
+        if at.mode == Mode::Restore {
+            return self.keep_restored(plan, fields, update, at.day, recent);
+        }
+        match self.remembered(i, plan, at, recent) {
+            Some(h) => self.update(h, plan.kind, update, at.day),
+            None => self.apply_by_table(i, fields, update, at, recent),
         }
     }
 
-    fn keep_restored(&self, metric: usize, key: &LabelKey, day: i64, value: f64) {
-        let labels: Vec<String> = key.values().map(str::to_owned).collect();
+    /// The update `plan`'s rule makes for this event, if any.
+    #[inline]
+    fn update_for(
+        &self,
+        plan: &RulePlan,
+        fields: &Fields<'_, '_>,
+        at: &At,
+        recent: &mut Recent,
+    ) -> Option<Update> {
+        if plan.level_mask & level_bit(at.level) == 0 {
+            return None;
+        }
+        let mut when = plan.when.iter();
+        if !when.all(|(slot, want)| text_equals(fields.get(*slot), want)) {
+            return None;
+        }
+        if plan.kind == Kind::DailySum && at.mode == Mode::Live && at.day < self.current_day() {
+            // A late event: yesterday's cost is not today's (not even for a new label set).
+            return None;
+        }
+        let Some(slot) = plan.value else {
+            return Some(Update::One);
+        };
+        match checked_value(fields.get(slot), plan.kind) {
+            Ok(v) => Some(Update::Value(v)),
+            Err(reason) if at.mode == Mode::Live => {
+                self.reject(plan.metric, reason, &mut recent.key);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Rule `i`'s handle as this thread last found it, if its label values
+    /// have not changed since.
+    #[inline]
+    fn remembered<'r>(
+        &self,
+        i: usize,
+        plan: &RulePlan,
+        at: &At,
+        recent: &'r Recent,
+    ) -> Option<&'r Handle> {
+        let (handle, made_at) = recent.series.get(i)?.as_ref()?;
+        let labels = recent.labels.get(at.group)?;
+        labels
+            .unchanged_since(&plan.label_refs, *made_at)
+            .then_some(handle)
+    }
+
+    /// Finds (or creates) the series in the metric's table, updates it and
+    /// remembers it for this thread.
+    #[inline(never)]
+    fn apply_by_table(
+        &self,
+        i: usize,
+        fields: &Fields<'_, '_>,
+        update: Update,
+        at: &At,
+        recent: &mut Recent,
+    ) {
+        let Some(plan) = self.plans.rules.get(i) else {
+            return;
+        };
+        let (metric, kind) = (plan.metric, plan.kind);
+        fill_key(&mut recent.key, plan, fields);
+        let mut handle = None;
+        let placed = self.tables[metric].with_handle(&recent.key, |h| {
+            self.update(h, kind, update, at.day);
+            handle = at.stamp.map(|_| h.clone());
+        });
+        match (placed, handle.zip(at.stamp), recent.series.get_mut(i)) {
+            (Placed::Own, Some(remember), Some(slot)) => *slot = Some(remember),
+            (Placed::Overflow, ..) => {
+                let key = &mut recent.key;
+                key.clear();
+                key.push_str(&self.metrics[metric].name);
+                self.own.overflow.with_handle(key, increment_by_one);
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies `update` to a series of a metric of `kind`, for the event's `day`.
+    #[inline]
+    fn update(&self, h: &Handle, kind: Kind, update: Update, day: i64) {
+        let v = match update {
+            Update::One => 1.0,
+            Update::Value(v) => v,
+        };
+        match h {
+            Handle::Counter(c) => c.increment(1),
+            Handle::Gauge(g) if kind == Kind::Counter => g.increment(v),
+            Handle::Gauge(g) => g.set(v),
+            Handle::Histogram(hist) => hist.record(v),
+            // Read now, after the series was placed in its table: see `DailyGauge::add`.
+            Handle::Daily(d) => d.add(day, v, self.current_day()),
+        }
+    }
+
+    /// Keeps a restored daily-sum value until handles are resolved.
+    #[inline(never)]
+    fn keep_restored(
+        &self,
+        plan: &RulePlan,
+        fields: &Fields<'_, '_>,
+        update: Update,
+        day: i64,
+        recent: &mut Recent,
+    ) {
+        let (metric, Update::Value(value)) = (plan.metric, update) else {
+            return;
+        };
+        fill_key(&mut recent.key, plan, fields);
+        let labels: Vec<String> = recent.key.values().map(str::to_owned).collect();
         let mut restored = self.restored.lock().unwrap_or_else(PoisonError::into_inner);
         match restored
             .iter_mut()
@@ -464,9 +592,11 @@ impl MetricsEngine {
         }
     }
 
-    fn reject(&self, metric: &str, reason: &'static str, key: &mut LabelKey) {
+    #[cold]
+    #[inline(never)]
+    fn reject(&self, metric: usize, reason: &'static str, key: &mut LabelKey) {
         key.clear();
-        key.push_str(metric);
+        key.push_str(&self.metrics[metric].name);
         key.push_str(reason);
         self.own.rejected.with_handle(key, increment_by_one);
     }
@@ -475,33 +605,27 @@ impl MetricsEngine {
     /// `write_failed` or `shutdown_timeout`).
     pub(crate) fn on_dropped(&self, reason: &'static str, n: u64) {
         self.ensure_init();
-        with_scratch(|key| {
-            key.clear();
-            key.push_str(reason);
-            self.own.dropped.with_handle(key, |h| increment(h, n));
-        });
+        let mut key = LabelKey::default();
+        key.push_str(reason);
+        self.own.dropped.with_handle(&key, |h| increment(h, n));
     }
 
     /// Counts `n` failed writes (called from the writer thread).
     pub(crate) fn on_write_error(&self, n: u64) {
         self.ensure_init();
-        with_scratch(|key| {
-            key.clear();
-            self.own.write_errors.with_handle(key, |h| increment(h, n));
-        });
+        let key = LabelKey::default();
+        self.own.write_errors.with_handle(&key, |h| increment(h, n));
     }
 }
 
-fn with_scratch(f: impl FnOnce(&mut LabelKey)) {
-    let mut f = Some(f);
-    let _ = SCRATCH.try_with(|cell| {
-        if let (Ok(mut key), Some(f)) = (cell.try_borrow_mut(), f.take()) {
-            f(&mut key);
+/// The label values of one update of `plan`'s rule, in `key`.
+fn fill_key(key: &mut LabelKey, plan: &RulePlan, fields: &Fields<'_, '_>) {
+    key.clear();
+    for label in plan.labels.iter() {
+        match label {
+            PlanLabel::Field(slot) => key.push_value(fields.get(*slot)),
+            PlanLabel::Static(v) => key.push_clean(v),
         }
-    });
-    // Re-entered, or thread-local storage already gone: use a fresh key.
-    if let Some(f) = f {
-        f(&mut LabelKey::default());
     }
 }
 
@@ -512,20 +636,6 @@ fn increment_by_one(h: &Handle) {
 fn increment(h: &Handle, n: u64) {
     if let Handle::Counter(c) = h {
         c.increment(n);
-    }
-}
-
-fn apply_update(h: &Handle, kind: Kind, update: Update, day: i64) {
-    let v = match update {
-        Update::One => 1.0,
-        Update::Value(v) => v,
-    };
-    match h {
-        Handle::Counter(c) => c.increment(1),
-        Handle::Gauge(g) if kind == Kind::Counter => g.increment(v),
-        Handle::Gauge(g) => g.set(v),
-        Handle::Histogram(hist) => hist.record(v),
-        Handle::Daily(d) => d.add(day, v),
     }
 }
 
@@ -609,7 +719,7 @@ impl MetricsEngine {
             return;
         }
         let needles: Vec<String> = daily_rules.iter().map(|r| evt_needle(&r.evt)).collect();
-        let mut key = LabelKey::default();
+        let mut recent = Recent::default();
         for line in lines {
             if !needles.iter().any(|n| line.contains(n.as_str())) {
                 continue;
@@ -620,9 +730,27 @@ impl MetricsEngine {
             if day_of(ev.ts_unix_ms()) != today {
                 continue;
             }
-            for rule in daily_rules.iter().filter(|r| r.evt == ev.evt()) {
-                self.apply(rule, &ev, &mut key, today, Mode::Restore);
-            }
+            self.restore_line(&ev, today, &mut recent);
+        }
+    }
+
+    fn restore_line(&self, ev: &JsonLine, today: i64, recent: &mut Recent) {
+        let Some(&group) = self.plans.by_evt.get(ev.evt()) else {
+            return;
+        };
+        let rules = &self.plans.groups[group];
+        let mut inline = [None; INLINE_FIELDS];
+        let fields = Fields::lookup(ev, &rules.fields, &mut inline);
+        let at = At {
+            level: ev.level(),
+            day: today,
+            mode: Mode::Restore,
+            group,
+            stamp: None,
+        };
+        let daily = |i: &&usize| self.metrics[self.rules[**i].metric].kind == Kind::DailySum;
+        for &i in rules.rules.iter().filter(daily) {
+            self.apply(i, &fields, &at, recent);
         }
     }
 }
@@ -1303,6 +1431,271 @@ telemetry_write_errors_total 2
             (Some(Unit::Seconds), Some("Latency"))
         );
         assert!(matches!(value, DebugValue::Histogram(v) if v.len() == 1));
+    }
+
+    // === Remembered label sets (the per-thread memory) ===
+
+    #[test]
+    fn remembered_label_sets_never_stand_for_another_set() {
+        let rule = MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["a", "b"]);
+        let ev = |a: &str, b: &str| Ev::new("call").s("a", a).s("b", b);
+        let text = render_with(vec![rule], |e| {
+            events(
+                e,
+                &[
+                    ev("x", "y"),
+                    ev("x", "y"),
+                    // The same values in the other fields.
+                    ev("y", "x"),
+                    ev("x", "y"),
+                    // Values that are prefixes of each other, or join alike.
+                    ev("xy", ""),
+                    ev("x", "y"),
+                    ev("x", "yz"),
+                    ev("x", "y"),
+                    ev("xy", "z"),
+                    ev("x", "yz"),
+                    // Values that clean to the same label text.
+                    ev("a\\b", "y"),
+                    ev("a/b", "y"),
+                    ev("a\\b", "y"),
+                    // Typed and text values written alike; missing and empty.
+                    Ev::new("call").u("a", 429).s("b", "y"),
+                    Ev::new("call").s("a", "429").s("b", "y"),
+                    Ev::new("call").s("a", "x"),
+                    Ev::new("call").s("a", "x").s("b", ""),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{a=\"429\",b=\"y\"} 2
+calls_total{a=\"a/b\",b=\"y\"} 3
+calls_total{a=\"x\",b=\"\"} 2
+calls_total{a=\"x\",b=\"y\"} 5
+calls_total{a=\"x\",b=\"yz\"} 2
+calls_total{a=\"xy\",b=\"\"} 1
+calls_total{a=\"xy\",b=\"z\"} 1
+calls_total{a=\"y\",b=\"x\"} 1
+
+"
+        );
+    }
+
+    #[test]
+    fn remembered_typed_values_keep_their_own_text() {
+        let rule = MetricRule::counter("calls_total").on("call").labels(["v"]);
+        let text = render_with(vec![rule], |e| {
+            let ev = |v: OwnedValue| {
+                let mut ev = Ev::new("call");
+                ev.fields.push(("v", v));
+                ev
+            };
+            events(
+                e,
+                &[
+                    ev(OwnedValue::F64(0.0)),
+                    ev(OwnedValue::F64(-0.0)),
+                    ev(OwnedValue::F64(0.0)),
+                    ev(OwnedValue::I64(-1)),
+                    ev(OwnedValue::U64(1)),
+                    ev(OwnedValue::I64(1)),
+                    ev(OwnedValue::Bool(true)),
+                    ev(OwnedValue::Str("true".into())),
+                    ev(OwnedValue::Bool(false)),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{v=\"-0\"} 1
+calls_total{v=\"-1\"} 1
+calls_total{v=\"0\"} 2
+calls_total{v=\"1\"} 2
+calls_total{v=\"false\"} 1
+calls_total{v=\"true\"} 2
+
+"
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_alike_whether_remembered_or_not() {
+        let rule = MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["model", "code"]);
+        let base = "m".repeat(300);
+        let (long_a, long_b) = (format!("{base}-a"), format!("{base}-b"));
+        let long_c = format!("{}{}", "m".repeat(2_000), "c");
+        let text = render_with(vec![rule], |e| {
+            let ev = |m: &str| Ev::new("call").s("model", m).s("code", "x");
+            events(
+                e,
+                &[
+                    ev(&long_a),
+                    ev(&long_a),
+                    ev(&long_b),
+                    ev(&long_c),
+                    ev(&long_c),
+                    ev("m"),
+                ],
+            );
+        });
+        // All three long values share their first 256 bytes.
+        let cut = "m".repeat(256);
+        assert_eq!(
+            without_self(&text),
+            format!(
+                "# HELP calls_total Count of call events\n# TYPE calls_total counter\n\
+                 calls_total{{model=\"m\",code=\"x\"}} 1\ncalls_total{{model=\"{cut}\",code=\"x\"}} 5\n\n"
+            )
+        );
+    }
+
+    #[test]
+    fn overflowing_label_sets_are_counted_each_time_while_kept_ones_stay_their_own() {
+        let rule = MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["model"])
+            .max_series(2);
+        let text = render_with(vec![rule], |e| {
+            for m in ["a", "b", "c", "c", "a", "a", "c", "b"] {
+                e.on_event(&Ev::new("call").s("model", m));
+            }
+        });
+        assert_eq!(
+            only(&text, &["calls_total", "telemetry_label_overflow_total"]),
+            "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{model=\"__overflow__\"} 3
+calls_total{model=\"a\"} 3
+calls_total{model=\"b\"} 2
+
+# HELP telemetry_label_overflow_total Metric updates sent to the __overflow__ series because the metric had reached its label-set cap
+# TYPE telemetry_label_overflow_total counter
+telemetry_label_overflow_total{metric=\"calls_total\"} 3
+
+"
+        );
+    }
+
+    #[test]
+    fn a_remembered_daily_sum_rolls_at_midnight_and_refuses_late_events() {
+        let midnight = (TS / DAY_MS + 1) * DAY_MS;
+        let text = render_with(vec![daily_rule()], |e| {
+            events(e, &[call("m", 1.5, TS), call("m", 1.0, TS)]);
+            e.tick(midnight);
+            events(
+                e,
+                &[
+                    call("m", 7.0, TS),
+                    call("m", 0.25, midnight),
+                    call("m", 0.5, midnight),
+                ],
+            );
+        });
+        assert_eq!(
+            without_self(&text),
+            daily_text("daily_cost_usd{model=\"m\"} 0.75\n")
+        );
+    }
+
+    #[test]
+    fn rules_sharing_fields_and_levels_keep_their_own_series() {
+        let rules = vec![
+            MetricRule::counter("by_model_total")
+                .on("call")
+                .labels(["model"]),
+            MetricRule::counter("by_status_total")
+                .on("call")
+                .labels(["status", "model"])
+                .levels([LineLevel::Error]),
+            MetricRule::histogram("status_value")
+                .on("call")
+                .value("status")
+                .buckets([500.0]),
+        ];
+        let text = render_with(rules, |e| {
+            let ev = |m: &str, status: u64, level| {
+                Ev::new("call")
+                    .level(level)
+                    .s("model", m)
+                    .u("status", status)
+            };
+            events(
+                e,
+                &[
+                    ev("a", 200, LineLevel::Info),
+                    ev("a", 500, LineLevel::Error),
+                    ev("a", 200, LineLevel::Info),
+                    ev("b", 200, LineLevel::Error),
+                    ev("b", 500, LineLevel::Error),
+                    ev("a", 500, LineLevel::Error),
+                ],
+            );
+        });
+        let got = only(&text, &["by_model_total", "by_status_total"]);
+        assert_eq!(
+            got,
+            "# HELP by_model_total Count of call events
+# TYPE by_model_total counter
+by_model_total{model=\"a\"} 4
+by_model_total{model=\"b\"} 2
+
+# HELP by_status_total Count of call events
+# TYPE by_status_total counter
+by_status_total{status=\"200\",model=\"b\"} 1
+by_status_total{status=\"500\",model=\"a\"} 2
+by_status_total{status=\"500\",model=\"b\"} 1
+
+"
+        );
+        assert!(
+            text.contains("status_value_bucket{le=\"500\"} 6\n"),
+            "{text}"
+        );
+        assert!(text.contains("status_value_sum 2100\n"), "{text}");
+    }
+
+    #[test]
+    fn two_engines_on_one_thread_never_share_remembered_series() {
+        let rule = || {
+            MetricRule::counter("calls_total")
+                .on("call")
+                .labels(["model"])
+        };
+        let engine = |cap| {
+            let e = MetricsEngine::new(vec![rule().max_series(cap)], 10).expect("valid");
+            let r = build_recorder(&ExporterConfig::default(), &e).expect("recorder");
+            (e, r)
+        };
+        let ((e1, r1), (e2, r2)) = (engine(10), engine(1));
+        for m in ["a", "a", "b", "b", "a"] {
+            let ev = Ev::new("call").s("model", m);
+            metrics::with_local_recorder(&r1, || e1.on_event(&ev));
+            metrics::with_local_recorder(&r2, || e2.on_event(&ev));
+        }
+        let render = |e: &MetricsEngine, r: &metrics_exporter_prometheus::PrometheusRecorder| {
+            let text = finish_exposition(&r.handle().render(), &e.float_counters());
+            only(&text, &["calls_total"])
+        };
+        let head = "# HELP calls_total Count of call events\n# TYPE calls_total counter\n";
+        assert_eq!(
+            render(&e1, &r1),
+            format!("{head}calls_total{{model=\"a\"}} 3\ncalls_total{{model=\"b\"}} 2\n\n")
+        );
+        assert_eq!(
+            render(&e2, &r2),
+            format!(
+                "{head}calls_total{{model=\"__overflow__\"}} 2\ncalls_total{{model=\"a\"}} 3\n\n"
+            )
+        );
     }
 }
 
