@@ -20,10 +20,8 @@ use crate::error::Error;
 use crate::rule::{Kind, MetricRule};
 use crate::rule_check::{self, LabelSource, MetricDef, RuleDef, level_bit};
 use crate::rule_plan::{Fields, INLINE_FIELDS, PlanLabel, Plans, RulePlan};
-use crate::series::{
-    Handle, HandleKind, LabelKey, Placed, RecentLabels, SeriesTable, clean_label, text_eq,
-};
-use crate::value::{EventView, FieldValue, LineLevel};
+use crate::series::{Handle, HandleKind, LabelKey, Placed, RecentLabels, SeriesTable, clean_label};
+use crate::value::{EventView, FieldValue, LineLevel, bytes_eq};
 
 /// Reasons of `telemetry_dropped_events_total`, created at zero.
 pub(crate) const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "shutdown_timeout"];
@@ -58,8 +56,8 @@ struct LastEvents {
 impl LastEvents {
     fn matches(&self, ev: &dyn EventView, level: LineLevel) -> bool {
         self.level == level
-            && text_eq(self.evt.as_bytes(), ev.evt().as_bytes())
-            && text_eq(self.source.as_bytes(), ev.source().as_bytes())
+            && bytes_eq(self.evt.as_bytes(), ev.evt().as_bytes())
+            && bytes_eq(self.source.as_bytes(), ev.source().as_bytes())
     }
 }
 

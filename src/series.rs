@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, SharedString};
 
 use crate::daily::DailyGauge;
-use crate::value::FieldValue;
+use crate::value::{FieldValue, bytes_eq};
 
 /// Label values longer than this many bytes are cut (at a character boundary).
 pub(crate) const MAX_LABEL_BYTES: usize = 256;
@@ -98,7 +98,7 @@ impl LabelKey {
     fn matches(&self, entry: &Entry) -> bool {
         entry.ends.len() == self.ends.len()
             && entry.ends.iter().zip(self.ends.iter()).all(|(x, y)| x == y)
-            && crate::value::bytes_eq(entry.text.as_bytes(), self.text.as_bytes())
+            && bytes_eq(entry.text.as_bytes(), self.text.as_bytes())
     }
 }
 
@@ -422,7 +422,7 @@ fn same(text: &str, seen: Seen, value: Option<FieldValue<'_>>) -> bool {
     match (seen, value) {
         (Seen::Str(start, end), Some(FieldValue::Str(s))) => (text.as_bytes())
             .get(start..end)
-            .is_some_and(|t| text_eq(t, s.as_bytes())),
+            .is_some_and(|t| bytes_eq(t, s.as_bytes())),
         (Seen::U64(a), Some(FieldValue::U64(b))) => a == b,
         (Seen::I64(a), Some(FieldValue::I64(b))) => a == b,
         (Seen::F64(a), Some(FieldValue::F64(b))) => a == b.to_bits(),
@@ -446,37 +446,6 @@ impl Seen {
             FieldValue::Str(_) => Seen::Str(text.start, text.end),
         }
     }
-}
-
-/// Equality of short byte strings in whole words: 8 bytes at a time, the
-/// tail as one last (overlapping) word, no `memcmp` call.
-pub(crate) fn text_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| {
-        let w: Option<[u8; 8]> = s.get(at..at + 8).and_then(|w| w.try_into().ok());
-        w.map(u64::from_ne_bytes)
-    };
-    if n < 8 {
-        let half = |s: &[u8], at: usize| {
-            let w: Option<[u8; 4]> = s.get(at..at + 4).and_then(|w| w.try_into().ok());
-            w.map(u32::from_ne_bytes)
-        };
-        return match n {
-            4.. => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-            _ => a.iter().zip(b).all(|(x, y)| x == y),
-        };
-    }
-    let mut at = 0;
-    while at + 8 < n {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    word(a, n - 8) == word(b, n - 8)
 }
 
 #[cfg(test)]
@@ -591,17 +560,6 @@ mod tests {
         let second = r.observe(1, value);
         assert!(second > first && !r.unchanged_since(&[0], first));
         assert!(r.text.len() <= MAX_REMEMBERED_TEXT);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn text_eq_is_slice_equality(
-            a in proptest::collection::vec(0u8..3, 0..40),
-            b in proptest::collection::vec(0u8..3, 0..40),
-        ) {
-            proptest::prop_assert_eq!(text_eq(&a, &b), a == b);
-            proptest::prop_assert!(text_eq(&a, &a));
-        }
     }
 
     #[test]
