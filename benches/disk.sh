@@ -9,6 +9,7 @@ printf '%-9s %-7s %12s %8s %10s\n' mode threads lines/s lost maxRSS_MB
 declare -A rate rss
 for threads in 1 2; do
   for mode in appender ours; do
+    sync  # write back the previous case's dirty pages first: each case starts alike
     out=$( { /usr/bin/time -v "$bin" "$mode" "$threads" --bench; } 2>&1 )
     r=$(sed -n 's/.*"lines_per_sec":\([0-9]*\).*/\1/p' <<<"$out")
     lost=$(sed -n 's/.*"lost":\([0-9]*\).*/\1/p' <<<"$out")

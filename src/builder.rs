@@ -52,7 +52,7 @@ impl Telemetry {
 /// | [`retention_days`](Self::retention_days) | 14 |
 /// | [`gzip_finished_days`](Self::gzip_finished_days) | off |
 /// | [`max_line_bytes`](Self::max_line_bytes) | 64 KiB |
-/// | [`queue_capacity_bytes`](Self::queue_capacity_bytes) | 1 MiB |
+/// | [`queue_capacity_bytes`](Self::queue_capacity_bytes) | 512 KiB |
 /// | [`lossy`](Self::lossy) | off (callers wait when the queue is full) |
 /// | [`flush_interval`](Self::flush_interval) | 200 ms |
 /// | [`write_retry`](Self::write_retry) | 1 s |
@@ -107,7 +107,7 @@ impl TelemetryBuilder {
             retention_days: Some(14),
             gzip: false,
             max_line_bytes: 64 * 1024,
-            queue_bytes: 1024 * 1024,
+            queue_bytes: 512 * 1024,
             lossy: false,
             flush_interval: Duration::from_millis(200),
             write_retry: Duration::from_secs(1),
@@ -171,8 +171,9 @@ impl TelemetryBuilder {
     }
 
     /// Bytes of lines the queue holds before callers wait (or, when lossy,
-    /// drop). At least `max_line_bytes`. Defaults to 1 MiB; the writer
-    /// holds at most one more such batch, so memory stays under twice this.
+    /// drop). At least `max_line_bytes`. Defaults to 512 KiB (about 2,500
+    /// lines of 200 bytes); the writer holds at most one more such batch, so
+    /// memory stays under twice this.
     pub fn queue_capacity_bytes(mut self, bytes: usize) -> Self {
         self.queue_bytes = bytes;
         self
@@ -186,8 +187,8 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The writer writes queued lines within 5 ms (sooner once half the
-    /// queue is full); when idle it wakes at this interval to notice day changes
+    /// The writer writes queued lines within 5 ms (sooner once a quarter of
+    /// the queue is full); when idle it wakes at this interval to notice day changes
     /// (retention, compression, daily-sum resets). Must be between 1 ms and
     /// 500 ms. Defaults to 200 ms.
     pub fn flush_interval(mut self, interval: Duration) -> Self {

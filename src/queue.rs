@@ -8,8 +8,10 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The writer lingers for a batch of half the queue's capacity (callers
-/// wake it only then), for at most this long after the first line arrives.
+/// The writer lingers for a batch of a quarter of the queue's capacity
+/// (callers wake it only then), for at most this long after the first line
+/// arrives. A quarter, not more: while the writer writes one batch, callers
+/// have the rest of the queue to fill before they wait.
 const LINGER: Duration = Duration::from_millis(5);
 
 /// Lines of one UTC day, contiguous in a batch buffer.
@@ -177,8 +179,8 @@ impl Queue {
 
     /// Swaps the pending lines into `batch` (cleared first), waiting up to
     /// `wait` for some to arrive, then lingering up to [`LINGER`] for a batch
-    /// of half the capacity, so that a busy queue is taken in large pieces and
-    /// callers rarely pay for waking the writer.
+    /// of a quarter of the capacity, so that a busy queue is taken in large
+    /// pieces and callers rarely pay for waking the writer.
     pub(crate) fn take(&self, batch: &mut Batch, wait: Duration) -> Taken {
         batch.clear();
         let mut st = self.lock();
@@ -190,7 +192,7 @@ impl Queue {
                 Taken::Idle
             };
         }
-        st = self.wait_for(st, (self.capacity / 2).max(1), Instant::now() + LINGER);
+        st = self.wait_for(st, (self.capacity / 4).max(1), Instant::now() + LINGER);
         std::mem::swap(&mut st.pending, batch);
         if st.callers_waiting > 0 {
             self.has_room.notify_all();

@@ -115,17 +115,22 @@ impl SlowReader {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_slow_sink_gets_a_prefix_of_the_lines_and_the_rest_is_counted_exactly() {
-    // 1,000 lines fit in the pipe buffer (64 KiB) plus the queue (64 KiB), so
-    // emitting never waits; read at about 800 KB/s from the moment shutdown
-    // starts, they take far longer than the 20 ms timeout.
-    const N: u64 = 1_000;
+    // 4,000 lines (~600 KB) fit in the pipe buffer (64 KiB) plus the queue
+    // (1 MiB), so emitting never waits (lossless: with less room it would
+    // wait for a reader that only starts at shutdown). The writer takes a
+    // batch of a quarter of the queue and blocks on the full pipe, so most
+    // lines are still queued when shutdown starts; read at about 800 KB/s
+    // from then on, they take far longer than the 20 ms timeout and are
+    // given up, while the batch being written is finished (within the
+    // 1 s grace).
+    const N: u64 = 4_000;
     let dir = tempfile::tempdir().unwrap();
     let path = day_file(dir.path(), "2025-10-06");
     let reader = SlowReader::start(&path);
     let clock = ManualClock::at_ms(T0_MS);
     let b = builder(dir.path(), &clock)
         .max_line_bytes(1024)
-        .queue_capacity_bytes(64 * 1024)
+        .queue_capacity_bytes(1024 * 1024)
         .shutdown_timeout(Duration::from_millis(20));
     let stats = emit_then_shutdown(b, N, || reader.go.store(true, Ordering::SeqCst));
     let read = String::from_utf8(reader.thread.join().unwrap()).unwrap();
