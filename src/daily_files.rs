@@ -188,6 +188,7 @@ impl DailyFiles {
         gzip: bool,
     ) -> SweepReport {
         let mut report = SweepReport::default();
+        finish_compressions(&self.dir, &self.prefix, &mut report);
         let cutoff = retention_days.map(|d| today - i64::from(d));
         for (path, day, gz) in self.past_files(today, &mut report) {
             if cutoff.is_some_and(|c| day < c) {
@@ -341,18 +342,70 @@ fn read_at(file: &mut File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
 
 /// Gzips `path` into `path.gz` (appending a member if it exists) and removes it.
 ///
-/// The `.gz` is rebuilt in a hidden temporary file and renamed into place, so
-/// a crash never leaves a truncated member.
+/// A crash at any point neither loses nor duplicates a line:
+/// 1. the new `.gz` is built whole (old members + one for `path`) in a
+///    hidden temporary file and synced; a crash leaves `path` as it was;
+/// 2. `path` is renamed to a hidden "compressed" name: the commit point;
+/// 3. the temporary file is renamed over the `.gz`;
+/// 4. the hidden plain file is removed.
+///
+/// After a crash between 2 and 4, [`finish_compressions`] completes steps 3
+/// and 4 at the next start, instead of compressing `path` a second time.
 fn compress(path: &Path) -> io::Result<PathBuf> {
     let gz_path = path.with_extension("jsonl.gz");
     let tmp = hidden_tmp(&gz_path);
-    let result = write_gz(path, &gz_path, &tmp).and_then(|()| fs::rename(&tmp, &gz_path));
-    if result.is_err() {
+    if let Err(e) = write_gz(path, &gz_path, &tmp) {
         let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    result?;
-    fs::remove_file(path)?;
+    fs::rename(path, hidden_compressed(path))?;
+    finish_compression(path)?;
     Ok(gz_path)
+}
+
+/// Steps 3 and 4 of [`compress`] for the plain file `path` (now hidden).
+fn finish_compression(path: &Path) -> io::Result<()> {
+    let gz_path = path.with_extension("jsonl.gz");
+    let tmp = hidden_tmp(&gz_path);
+    if tmp.exists() {
+        fs::rename(&tmp, &gz_path)?;
+    }
+    fs::remove_file(hidden_compressed(path))
+}
+
+/// Completes the compressions a crash interrupted after their commit point
+/// (see [`compress`]), adding the `.gz` files completed to `report`.
+fn finish_compressions(dir: &Path, prefix: &str, report: &mut SweepReport) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return; // reported by the listing that follows
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(plain) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.')?.strip_suffix(COMPRESSED_SUFFIX))
+            .filter(|p| parse_file_name(prefix, p).is_some_and(|(_, gz)| !gz))
+        else {
+            continue;
+        };
+        let path = dir.join(plain);
+        match finish_compression(&path) {
+            Ok(()) => report.compressed.push(path.with_extension("jsonl.gz")),
+            Err(e) => report.errors.push((path, e)),
+        }
+    }
+}
+
+/// Suffix of a plain file whose lines are in the `.gz` (or its temporary file).
+pub(crate) const COMPRESSED_SUFFIX: &str = ".compressed";
+
+/// `.<name>.compressed` beside `path`: never matches the file-name pattern.
+fn hidden_compressed(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}{COMPRESSED_SUFFIX}"))
 }
 
 fn write_gz(plain: &Path, gz_path: &Path, tmp: &Path) -> io::Result<()> {
@@ -614,6 +667,67 @@ mod tests {
             "events-2025-10-07.jsonl".to_string(),
         ]);
         assert_eq!(names(dir.path()), expected);
+    }
+
+    /// The files of a compression of `{"old":1}` (already in the `.gz`) and
+    /// `{"new":2}` (the plain file), stopped by a crash after `steps` of the
+    /// four in `compress`.
+    fn crashed_compression(dir: &Path, steps: usize) {
+        let plain = dir.join("events-2025-10-06.jsonl");
+        let gz = dir.join("events-2025-10-06.jsonl.gz");
+        fs::write(&plain, "{\"old\":1}\n").unwrap();
+        compress(&plain).unwrap();
+        fs::write(&plain, "{\"new\":2}\n").unwrap();
+        let tmp = hidden_tmp(&gz);
+        if steps >= 1 {
+            write_gz(&plain, &gz, &tmp).unwrap();
+        } else {
+            fs::write(&tmp, b"\x1f\x8b torn").unwrap();
+        }
+        if steps >= 2 {
+            fs::rename(&plain, hidden_compressed(&plain)).unwrap();
+        }
+        if steps >= 3 {
+            fs::rename(&tmp, &gz).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_compression_interrupted_at_any_step_is_finished_once_at_the_next_sweep() {
+        for steps in 0..=3 {
+            let dir = tempfile::tempdir().unwrap();
+            crashed_compression(dir.path(), steps);
+            let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+            let report = files.sweep(OCT_06 + 1, None, true);
+            let gz = dir.path().join("events-2025-10-06.jsonl.gz");
+            assert!(report.errors.is_empty(), "{steps}: {report:?}");
+            assert_eq!(report.compressed, [gz.as_path()], "{steps}");
+            assert_eq!(
+                gunzip(&gz),
+                "{\"old\":1}\n{\"new\":2}\n",
+                "after {steps} steps"
+            );
+            let expected = BTreeSet::from(["events-2025-10-06.jsonl.gz".to_string()]);
+            assert_eq!(names(dir.path()), expected, "after {steps} steps");
+        }
+    }
+
+    #[test]
+    fn hidden_leftovers_of_other_prefixes_or_gz_names_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".other-2025-10-06.jsonl.compressed",
+            ".events-2025-10-06.jsonl.gz.compressed",
+        ] {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let report = files.sweep(OCT_06 + 1, None, true);
+        assert!(
+            report.compressed.is_empty() && report.errors.is_empty(),
+            "{report:?}"
+        );
+        assert_eq!(names(dir.path()).len(), 2);
     }
 
     #[test]

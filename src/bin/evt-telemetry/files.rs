@@ -54,6 +54,13 @@ pub(crate) fn parse_name(name: &str) -> Option<(i64, bool)> {
 /// The event files of `dir`, by day; for a day with both, the `.gz` (the
 /// older, finished lines) comes before the plain file.
 ///
+/// A compression the writer was stopped in the middle of (a crash after its
+/// commit point, finished at the writer's next start) leaves the plain file
+/// hidden as `.events-YYYY-MM-DD.jsonl.compressed` beside the new `.gz` in
+/// `.events-YYYY-MM-DD.jsonl.gz.tmp`: while the temporary file exists, the
+/// `.gz` does not hold those lines yet, so the hidden file is read (after the
+/// `.gz`, before a newer plain file); once it is gone, the hidden file is not.
+///
 /// # Errors
 /// [`CliError::Dir`] if `dir` is missing, not a directory or unreadable.
 pub(crate) fn list(dir: &Path) -> Result<Vec<LogFile>, CliError> {
@@ -67,7 +74,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<LogFile>, CliError> {
     for entry in fs::read_dir(dir).map_err(dir_error)? {
         let entry = entry.map_err(dir_error)?;
         let name = entry.file_name();
-        let Some((day, gz)) = name.to_str().and_then(parse_name) else {
+        let Some((day, gz)) = name.to_str().and_then(|n| parse_listed(dir, n)) else {
             continue;
         };
         let meta = entry.metadata().map_err(dir_error)?;
@@ -80,8 +87,25 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<LogFile>, CliError> {
             });
         }
     }
-    files.sort_by_key(|f| (f.day, !f.gz));
+    files.sort_by_key(|f| (f.day, !f.gz, !is_hidden(&f.path)));
     Ok(files)
+}
+
+/// [`parse_name`], plus a hidden plain file whose lines are not in the
+/// `.gz` yet (see [`list`]).
+fn parse_listed(dir: &Path, name: &str) -> Option<(i64, bool)> {
+    let Some(plain) = name.strip_prefix('.') else {
+        return parse_name(name);
+    };
+    let plain = plain.strip_suffix(".compressed")?;
+    let parsed = parse_name(plain).filter(|&(_, gz)| !gz)?;
+    let tmp = dir.join(format!(".{plain}.gz.tmp"));
+    tmp.is_file().then_some(parsed)
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
 }
 
 /// Opens `file` for line reading, decompressing `.gz` (all members);
@@ -142,6 +166,41 @@ mod tests {
             "events-2025-10-07.jsonl",
         ];
         assert_eq!(names, expected.map(|n| Some(n.to_owned())));
+    }
+
+    #[test]
+    fn an_interrupted_compression_is_read_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hidden = ".events-2025-10-06.jsonl.compressed";
+        let listed = |dir: &Path| -> Vec<String> {
+            let files = list(dir).expect("list");
+            let name = |f: &LogFile| f.path.file_name().map(|n| n.to_string_lossy().into_owned());
+            files.iter().filter_map(name).collect()
+        };
+        for name in [
+            "events-2025-10-06.jsonl.gz",
+            "events-2025-10-06.jsonl",
+            hidden,
+        ] {
+            fs::write(dir.path().join(name), "").expect("write");
+        }
+        // The new .gz is still in its temporary file: the hidden lines count.
+        let tmp = dir.path().join(".events-2025-10-06.jsonl.gz.tmp");
+        fs::write(&tmp, "").expect("write");
+        assert_eq!(
+            listed(dir.path()),
+            [
+                "events-2025-10-06.jsonl.gz",
+                hidden,
+                "events-2025-10-06.jsonl"
+            ]
+        );
+        // Renamed into place: the .gz holds them, the hidden file is not read.
+        fs::remove_file(&tmp).expect("remove");
+        assert_eq!(
+            listed(dir.path()),
+            ["events-2025-10-06.jsonl.gz", "events-2025-10-06.jsonl"]
+        );
     }
 
     #[test]
