@@ -326,7 +326,9 @@ impl TelemetryBuilder {
         self.validate()?;
         let engine = Arc::new(MetricsEngine::new(self.take_rules()?, self.max_series)?);
         let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
-        let today = day_of(unix_millis(self.clock.now()));
+        let now_ms = unix_millis(self.clock.now());
+        engine.set_start_time(now_ms as f64 / 1000.0);
+        let today = day_of(now_ms);
         for day in [today - 1, today] {
             let log_dir = |source| Error::LogDir {
                 path: self.log_dir.clone(),

@@ -8,10 +8,10 @@
 //! seen later are registered the same way, on the thread that sees them.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 
-use metrics::{KeyName, SharedString, Unit};
+use metrics::{Key, KeyName, SharedString, Unit};
 use thread_local::ThreadLocal;
 
 use crate::clock::day_of;
@@ -94,6 +94,9 @@ pub(crate) struct MetricsEngine {
     today: AtomicI64,
     init: Once,
     own: SelfMetrics,
+    /// When the layer was built (Unix seconds, `f64` bits), for
+    /// `telemetry_start_time_seconds`.
+    started: AtomicU64,
     /// Daily sums read back at start-up, applied when handles are first
     /// resolved (so they reach the recorder the events go to).
     restored: Mutex<Vec<Restored>>,
@@ -149,6 +152,7 @@ impl MetricsEngine {
             daily,
             today: AtomicI64::new(i64::MIN),
             init: Once::new(),
+            started: AtomicU64::new(0),
             restored: Mutex::new(Vec::new()),
             recent: ThreadLocal::new(),
         })
@@ -228,6 +232,13 @@ impl SelfMetrics {
 
 // === impl MetricsEngine: first use ===
 
+/// The self-metric gauge of the time the layer was built.
+const START_TIME: &str = "telemetry_start_time_seconds";
+const START_TIME_HELP: &str =
+    "When the telemetry layer was built, in Unix seconds: counters restart from 0 then";
+static SELF_METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
 const SELF_HELP: [(&str, &str); 5] = [
     (
         "telemetry_events_total",
@@ -276,11 +287,21 @@ impl MetricsEngine {
         }
     }
 
+    /// Records when the layer was built (shown once the recorder is first used).
+    pub(crate) fn set_start_time(&self, unix_secs: f64) {
+        self.started.store(unix_secs.to_bits(), Ordering::Relaxed);
+    }
+
     fn describe_all(&self) {
         metrics::with_recorder(|r| {
             for (name, help) in SELF_HELP {
                 r.describe_counter(KeyName::from(name), None, SharedString::from(help));
             }
+            r.describe_gauge(
+                KeyName::from(START_TIME),
+                Some(Unit::Seconds),
+                SharedString::from(START_TIME_HELP),
+            );
             for m in &self.metrics {
                 let (name, help) = (
                     KeyName::from(m.name.clone()),
@@ -297,6 +318,11 @@ impl MetricsEngine {
     }
 
     fn create_zero_series(&self) {
+        let started = f64::from_bits(self.started.load(Ordering::Relaxed));
+        metrics::with_recorder(|r| {
+            let gauge = r.register_gauge(&Key::from_static_name(START_TIME), &SELF_METADATA);
+            gauge.set(started);
+        });
         for reason in DROP_REASONS {
             self.own.dropped.precreate([reason]);
         }

@@ -8,8 +8,9 @@ use crate::rule::{Kind, MetricRule};
 use crate::value::LineLevel;
 
 /// Names of the always-on self-metrics; rules may not use them.
-pub(crate) const SELF_METRICS: [&str; 5] = [
+pub(crate) const SELF_METRICS: [&str; 6] = [
     "telemetry_events_total",
+    "telemetry_start_time_seconds",
     "telemetry_dropped_events_total",
     "telemetry_write_errors_total",
     "telemetry_rejected_values_total",

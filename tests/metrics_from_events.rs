@@ -126,6 +126,24 @@ fn secrets_in_label_fields_are_redacted_before_they_become_labels() {
 }
 
 #[test]
+fn the_start_time_gauge_tells_a_restart_from_an_old_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at_ms(T0_MS);
+    let emit = || info!(evt = "openrouter_error", status = 401u64, model = "m");
+    let first = render_after(builder(dir.path(), &clock).rules_toml_file(PRESET), emit);
+    let gauge = "# TYPE telemetry_start_time_seconds gauge\ntelemetry_start_time_seconds ";
+    assert!(first.contains(&format!("{gauge}1759758190.123\n")), "{first}");
+    // A restart an hour later: a new start time, counters from zero again.
+    clock.set_ms(T0_MS + 3_600_000);
+    let second = render_after(builder(dir.path(), &clock).rules_toml_file(PRESET), emit);
+    assert!(second.contains(&format!("{gauge}1759761790.123\n")), "{second}");
+    assert_eq!(
+        series(&second, "telemetry_events_total{"),
+        ["telemetry_events_total{evt=\"openrouter_error\",level=\"info\",source=\"metrics_from_events\"} 1"]
+    );
+}
+
+#[test]
 fn todays_daily_cost_is_restored_from_the_file_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at_ms(T0_MS);

@@ -36,6 +36,7 @@ pub const CATALOGUE: &[(&str, &[&str], bool)] = &[
         false,
     ),
     ("telemetry_label_overflow_total", &["metric"], false),
+    ("telemetry_start_time_seconds", &[], false),
 ];
 
 /// Parses PromQL (Grafana variables must already be substituted).
