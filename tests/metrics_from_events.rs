@@ -132,14 +132,22 @@ fn the_start_time_gauge_tells_a_restart_from_an_old_value() {
     let emit = || info!(evt = "openrouter_error", status = 401u64, model = "m");
     let first = render_after(builder(dir.path(), &clock).rules_toml_file(PRESET), emit);
     let gauge = "# TYPE telemetry_start_time_seconds gauge\ntelemetry_start_time_seconds ";
-    assert!(first.contains(&format!("{gauge}1759758190.123\n")), "{first}");
+    assert!(
+        first.contains(&format!("{gauge}1759758190.123\n")),
+        "{first}"
+    );
     // A restart an hour later: a new start time, counters from zero again.
     clock.set_ms(T0_MS + 3_600_000);
     let second = render_after(builder(dir.path(), &clock).rules_toml_file(PRESET), emit);
-    assert!(second.contains(&format!("{gauge}1759761790.123\n")), "{second}");
+    assert!(
+        second.contains(&format!("{gauge}1759761790.123\n")),
+        "{second}"
+    );
     assert_eq!(
         series(&second, "telemetry_events_total{"),
-        ["telemetry_events_total{evt=\"openrouter_error\",level=\"info\",source=\"metrics_from_events\"} 1"]
+        [
+            "telemetry_events_total{evt=\"openrouter_error\",level=\"info\",source=\"metrics_from_events\"} 1"
+        ]
     );
 }
 
