@@ -9,28 +9,13 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use evt_telemetry::{MetricRule, Telemetry};
+
+mod common;
+use common::{ours, the_event};
 use tracing::dispatcher::{self, Dispatch};
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, fmt};
-
-/// The event of the performance issue. A macro, not a function: each bench
-/// needs its own callsite, because `tracing` caches a callsite's interest
-/// across every live subscriber, and one subscriber's interest must not
-/// change what another bench measures.
-macro_rules! the_event {
-    () => {
-        tracing::error!(
-            evt = "openrouter_error",
-            status = 429,
-            code = "rate_limited",
-            model = "deepseek/deepseek-v3.2-exp",
-            component = "translation_service",
-            "429 Rate limit"
-        )
-    };
-}
 
 fn emit() {
     the_event!();
@@ -50,39 +35,6 @@ fn fmt_json() -> impl tracing::Subscriber + Send + Sync {
             .json()
             .flatten_event(true)
             .with_writer(std::io::sink),
-    )
-}
-
-fn ours(dir: &std::path::Path, rules: bool) -> (Dispatch, evt_telemetry::Guard) {
-    let mut b = Telemetry::builder()
-        .log_dir(dir)
-        .discard_lines_for_benchmarks(true);
-    if rules {
-        b = b
-            .rule(
-                MetricRule::counter("openrouter_errors_total")
-                    .on("openrouter_error")
-                    .labels(["status", "code", "component", "model"])
-                    .help("Errors"),
-            )
-            .rule(
-                MetricRule::histogram("openrouter_error_status")
-                    .on("openrouter_error")
-                    .value("status")
-                    .help("Status histogram (bench)"),
-            )
-            .rule(
-                MetricRule::daily_sum("daily_error_status")
-                    .on("openrouter_error")
-                    .value("status")
-                    .labels(["model"])
-                    .help("Daily sum (bench)"),
-            );
-    }
-    let (layer, guard) = b.build().expect("build");
-    (
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        guard,
     )
 }
 

@@ -397,15 +397,11 @@ fn finish_compressions(dir: &Path, prefix: &str, report: &mut SweepReport) {
 }
 
 /// Suffix of a plain file whose lines are in the `.gz` (or its temporary file).
-pub(crate) const COMPRESSED_SUFFIX: &str = ".compressed";
+const COMPRESSED_SUFFIX: &str = ".compressed";
 
-/// `.<name>.compressed` beside `path`: never matches the file-name pattern.
+/// `.<name>.compressed` beside `path`.
 fn hidden_compressed(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}{COMPRESSED_SUFFIX}"))
+    hidden(path, COMPRESSED_SUFFIX)
 }
 
 fn write_gz(plain: &Path, gz_path: &Path, tmp: &Path) -> io::Result<()> {
@@ -420,13 +416,18 @@ fn write_gz(plain: &Path, gz_path: &Path, tmp: &Path) -> io::Result<()> {
     encoder.finish()?.sync_all()
 }
 
-/// `.<name>.tmp` beside `path`: never matches the file-name pattern.
+/// `.<name>.tmp` beside `path`.
 fn hidden_tmp(path: &Path) -> PathBuf {
+    hidden(path, ".tmp")
+}
+
+/// `.<name><suffix>` beside `path`: never matches the file-name pattern.
+fn hidden(path: &Path, suffix: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
+    path.with_file_name(format!(".{name}{suffix}"))
 }
 
 #[cfg(test)]
