@@ -444,10 +444,34 @@ fn ceil_char(text: &str, mut i: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::Redactor;
 
     fn r(text: &str) -> String {
         Redactor::default().redact(text).into_owned()
+    }
+
+    /// The scan one byte at a time, as [`builtin_spans`] was before its
+    /// word-at-a-time trigger search.
+    fn spans_bytewise(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
+        let mut scan = Scan::new(value);
+        let bytes = value.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if TRIGGER[usize::from(b)] && may_start_at(bytes, i, b) {
+                try_rules_at(names, &mut scan, i, b);
+            }
+        }
+        scan.spans
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_word_scan_finds_what_the_byte_scan_finds(
+            text in "([a-zA-Z0-9 =:/._\"'-]|sk-|Bearer |Basic |api_key=|token: |https://u:p@){0,40}",
+        ) {
+            let names = &Redactor::default().value_names;
+            proptest::prop_assert_eq!(builtin_spans(names, &text), spans_bytewise(names, &text));
+        }
     }
 
     #[test]
