@@ -25,6 +25,7 @@ pub(crate) type OwnedValue = Value<String>;
 
 impl<S> Value<S> {
     /// The same value with its text (if any) turned into `T` by `f`.
+    #[inline]
     pub(crate) fn map_str<'s, T>(&'s self, f: impl FnOnce(&'s S) -> T) -> Value<T> {
         match self {
             Value::I64(v) => Value::I64(*v),
