@@ -439,6 +439,11 @@ fn response(status: u16, reason: &str, body: &[u8], head_only: bool) -> Vec<u8> 
     out
 }
 
+/// The integration tests' `promtool check metrics` helper, for the tests below.
+#[cfg(test)]
+#[path = "../tests/reliability/promtool.rs"]
+mod promtool;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -824,43 +829,6 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(series.len(), unique.len(), "duplicate series in\n{text}");
-        check_with_promtool(&text);
-    }
-
-    pub(crate) fn check_with_promtool(text: &str) {
-        use std::process::{Command, Stdio};
-        let child = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but promtool cannot run: {e}")
-            }
-            Err(e) => {
-                return eprintln!(
-                    "note: promtool not available ({e}); skipping the promtool check"
-                );
-            }
-        };
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("feed promtool");
-        let out = child.wait_with_output().expect("promtool ran");
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success() && said.trim().is_empty(),
-            "promtool: {said}\n--- input ---\n{text}"
-        );
+        promtool::promtool_check_metrics(&text);
     }
 }
