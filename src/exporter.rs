@@ -441,7 +441,7 @@ fn response(status: u16, reason: &str, body: &[u8], head_only: bool) -> Vec<u8> 
 
 /// The integration tests' `promtool check metrics` helper, for the tests below.
 #[cfg(test)]
-#[path = "../tests/reliability/promtool.rs"]
+#[path = "../tests/common/promtool.rs"]
 mod promtool;
 
 #[cfg(test)]

@@ -1,6 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod http;
+pub mod kit;
+pub mod promtool;
+pub mod reliability;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

@@ -1,0 +1,100 @@
+//! `evt-telemetry costs` gives exactly the numbers of the
+//! `openrouter_cost_usd_total` and `daily_cost_usd` metrics for the same events.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::*;
+use tracing_subscriber::layer::SubscriberExt;
+
+const MODELS: [&str; 3] = [
+    "deepseek/deepseek-v3.2-exp",
+    "openai/gpt-4o-mini",
+    "anthropic/claude-3.5-haiku",
+];
+
+/// `name{...model="m"...} value` lines of one metric, by model.
+fn metric_by_model(text: &str, name: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .map(|l| {
+            let model = l
+                .split("model=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+            let value: f64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+            (model, value)
+        })
+        .collect()
+}
+
+#[test]
+fn costs_equal_the_cost_metrics_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at_ms(T0_MS);
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/telemetry.toml");
+    let (layer, guard) = builder(dir.path(), &clock)
+        .rules_toml_file(preset)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..300u64 {
+            let model = MODELS[(i % 3) as usize];
+            // Awkward binary fractions, so any reordering would show.
+            let cost_usd = (i as f64 * 0.000_137_3) % 0.01 + 1e-7;
+            tracing::info!(
+                evt = "openrouter_call",
+                model,
+                component = "translation_service",
+                latency_s = 1.5,
+                cost_usd,
+                outcome = "success",
+                status = 200u64
+            );
+        }
+    });
+    drop(guard);
+    let text = handle.render();
+    let total = metric_by_model(&text, "openrouter_cost_usd_total");
+    let daily = metric_by_model(&text, "daily_cost_usd");
+    assert_eq!(total.len(), 3, "{text}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_evt-telemetry"))
+        .args(["costs", "--json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for m in json["models"].as_array().unwrap() {
+        let model = m["model"].as_str().unwrap();
+        let cli = m["cost_usd"].as_f64().unwrap();
+        assert_eq!(
+            cli.to_bits(),
+            total[model].to_bits(),
+            "{model}: cli {cli} vs counter {}",
+            total[model]
+        );
+        assert_eq!(
+            cli.to_bits(),
+            daily[model].to_bits(),
+            "{model}: cli {cli} vs daily {}",
+            daily[model]
+        );
+        assert_eq!(m["calls"], 100);
+    }
+    assert_eq!(json["models"].as_array().unwrap().len(), 3);
+}

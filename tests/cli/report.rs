@@ -1,0 +1,195 @@
+//! `report`: a self-contained HTML file whose every chart has marks, which
+//! loads in headless Chromium (Debian package `chromium`) without console
+//! errors. Without Chromium the browser test is skipped with a note, except
+//! under CI (env `CI` set), where it fails.
+
+use crate::common::cli as common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{basic, run};
+
+const CHART_TITLES: [&str; 5] = [
+    "Events and errors over time",
+    "OpenRouter errors over time by HTTP status",
+    "P95 latency by model",
+    "Daily cost by model",
+    "Top error codes",
+];
+
+fn write_report(dir: &Path, extra: &[&str]) -> (PathBuf, common::Run) {
+    let out = dir.join("report.html");
+    let (dir_text, out_text) = (basic(), out.display().to_string());
+    let mut args = vec!["report", "--dir", &dir_text, "--out", &out_text];
+    args.extend(extra);
+    let r = run(&args);
+    (out, r)
+}
+
+/// The `<svg>…</svg>` elements of an HTML text.
+fn svgs(html: &str) -> Vec<&str> {
+    html.split("<svg")
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().unwrap_or(""))
+        .collect()
+}
+
+fn assert_every_chart_drawn(html: &str) {
+    let charts = svgs(html);
+    assert_eq!(charts.len(), CHART_TITLES.len(), "one svg per chart");
+    for (svg, title) in charts.iter().zip(CHART_TITLES) {
+        assert!(svg.contains(&format!("<title>{title}</title>")), "{title}");
+        assert!(svg.contains(r#"class="legend""#), "{title} has a legend");
+        assert!(
+            svg.contains(r#"class="axis-label""#),
+            "{title} has axis labels"
+        );
+        let marks = svg.matches(r#"class="mark""#).count();
+        assert!(
+            marks > 0 && (svg.contains("<rect") || svg.contains("<path")),
+            "{title} has data marks"
+        );
+    }
+}
+
+#[test]
+fn report_writes_a_self_contained_page_with_every_chart_and_the_incidents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, r) = write_report(dir.path(), &[]);
+    assert_eq!(r.code, Some(0));
+    assert_eq!(
+        r.stdout,
+        format!("wrote {} (15 events, 6 errors)\n", out.display())
+    );
+    let html = std::fs::read_to_string(&out).expect("report written");
+    for banned in [
+        "<script", "<link", "<img", "<iframe", "src=", "url(", "@import", "http:", "https:",
+    ] {
+        assert!(
+            !html.contains(banned),
+            "external or active content: {banned}"
+        );
+    }
+    assert_every_chart_drawn(&html);
+    // Axis units (5 s buckets fit the fixture's 5.5 minutes).
+    for label in [
+        "events per 5s",
+        "errors per 5s",
+        "time (UTC), 5s buckets",
+        "P95 of meta.latency_s (seconds)",
+        "cost (USD)",
+        "openrouter_error events (count)",
+    ] {
+        assert!(html.contains(label), "{label}");
+    }
+    // The one 401 incident, and the exact cost total.
+    assert!(html.contains("<td>2025-10-06T00:00:10Z</td><td>critical</td><td>openrouter_error</td><td>401</td><td>invalid_key</td>"));
+    assert!(html.contains(
+        r#"<td>(all models)</td><td class="num">8</td><td class="num">1.2000000000000002</td>"#
+    ));
+    assert!(html.contains("HTTP 401") && html.contains("HTTP 429") && html.contains("HTTP 502"));
+}
+
+#[test]
+fn report_json_summarises_what_was_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, r) = write_report(dir.path(), &["--json", "--title", "CI <run>"]);
+    let expected = format!(
+        r#"{{"cost_usd":1.2000000000000002,"errors":6,"events":15,"incidents":1,"malformed":2,"out":"{}"}}"#,
+        out.display()
+    );
+    assert_eq!(r.stdout.trim_end(), expected);
+    let html = std::fs::read_to_string(&out).expect("report written");
+    assert!(html.contains("<title>CI &lt;run&gt;</title>"));
+}
+
+#[test]
+fn report_to_an_unwritable_path_fails_with_exit_code_1() {
+    let r = run(&[
+        "report",
+        "--dir",
+        &basic(),
+        "--out",
+        "/definitely/not/here/report.html",
+    ]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.ends_with("evt-telemetry: cannot write /definitely/not/here/report.html: No such file or directory (os error 2)\n"));
+}
+
+// === headless Chromium ===
+
+fn chromium() -> Option<PathBuf> {
+    let names = ["chromium", "chromium-browser", "google-chrome"];
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| names.map(|n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Loads `page` in headless Chromium; returns (dumped DOM, console messages).
+fn load(browser: &Path, page: &Path, profile: &Path) -> (String, Vec<String>) {
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--timeout=20000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let console = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), console)
+}
+
+#[test]
+fn report_loads_in_headless_chromium_without_console_errors_and_with_every_chart() {
+    let Some(browser) = chromium() else {
+        assert!(
+            !crate::common::promtool::in_ci(),
+            "CI is set but chromium is missing: apt-get install -y chromium"
+        );
+        eprintln!(
+            "note: chromium not found; skipping the browser test (install the Debian package `chromium`)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Control: a page that does log errors, to prove they would be seen.
+    let control = dir.path().join("control.html");
+    std::fs::write(
+        &control,
+        "<html><body><script>console.error('control-error')</script></body></html>",
+    )
+    .expect("write");
+    let (_, logged) = load(&browser, &control, &dir.path().join("profile-control"));
+    assert!(
+        logged.iter().any(|l| l.contains("control-error")),
+        "console messages are captured: {logged:?}"
+    );
+
+    let (report, r) = write_report(dir.path(), &[]);
+    assert_eq!(r.code, Some(0));
+    let (dom, console) = load(&browser, &report, &dir.path().join("profile"));
+    assert_eq!(console, Vec::<String>::new(), "no console messages");
+    assert!(
+        dom.contains("<h1>evt-telemetry report</h1>"),
+        "the page rendered: {}",
+        &dom[..dom.len().min(300)]
+    );
+    assert_every_chart_drawn(&dom);
+}

@@ -1,0 +1,12 @@
+//! Faults: a moving clock, crashes, a full disk, slow shutdowns.
+//!
+//! One test binary per area: linking is what costs in CI.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod clock;
+mod crash;
+#[cfg(target_os = "linux")]
+mod disk_full;
+mod shutdown;

@@ -1,0 +1,15 @@
+//! The layer, end to end: events in, exact lines and metrics out.
+//!
+//! One test binary per area: linking is what costs in CI.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod concurrency_midnight;
+mod daily_files_and_writer;
+mod hostile_input;
+mod huge_field_value;
+mod line_contract;
+mod metrics_from_events;
+mod repeated_label_sets;
+mod secrets_never_leak;

@@ -1,0 +1,14 @@
+//! The operations kit: rules, dashboards, shipping configs, against real Prometheus tools where present.
+//!
+//! One test binary per area: linking is what costs in CI.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod alert_rules_promtool;
+mod dashboards_queries_parse;
+mod grafana_alerts_match_prometheus_rules;
+mod log_shipping_configs;
+mod logql_queries_parse;
+mod operations_kit_stays_local;
+mod prometheus_end_to_end;
