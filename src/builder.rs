@@ -14,20 +14,20 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer, Registry};
 
+use crate::capture::redact::Redactor;
 use crate::clock::{Clock, SystemClock, day_of, unix_millis};
 use crate::console::console_layer;
-use crate::daily_files::DailyFiles;
 use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, IpNet};
 use crate::guard::Guard;
 use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer, next_layer_id};
-use crate::metrics_engine::MetricsEngine;
-use crate::queue::Queue;
-use crate::redact::Redactor;
-use crate::rule::MetricRule;
-use crate::rules_toml::parse_rules_toml;
+use crate::rules::engine::MetricsEngine;
+use crate::rules::from_toml::parse_rules_toml;
+use crate::rules::rule::MetricRule;
+use crate::sink::daily_files::DailyFiles;
+use crate::sink::queue::Queue;
+use crate::sink::writer::{Writer, WriterConfig};
 use crate::stats::Counters;
-use crate::writer::{Writer, WriterConfig};
 
 /// Entry point: `Telemetry::builder()`.
 #[derive(Debug, Clone, Copy)]

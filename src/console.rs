@@ -12,7 +12,7 @@ use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::debug_fn;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::redact::{REDACTED, Redactor};
+use crate::capture::redact::{REDACTED, Redactor};
 
 /// A `fmt` layer on stderr at `level` and above, redacting every field
 /// (colours only when stderr is a terminal).

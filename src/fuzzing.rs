@@ -3,11 +3,11 @@
 
 use tracing::Event;
 
+use crate::capture::redact::Redactor;
+use crate::capture::value::LineLevel;
 use crate::capture::{EventVisitor, FieldMasks, Scratch};
-use crate::json::TimestampCache;
-use crate::line;
-use crate::redact::Redactor;
-use crate::value::LineLevel;
+use crate::encode::json::TimestampCache;
+use crate::encode::line;
 
 /// 2025-10-06T13:43:10.123Z, the stamp of every fuzzed line.
 const TS_MS: i64 = 1_759_758_190_123;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::exporter::PrometheusExporter;
-use crate::metrics_engine::MetricsEngine;
-use crate::queue::Queue;
+use crate::rules::engine::MetricsEngine;
+use crate::sink::queue::Queue;
 use crate::stats::{Counters, Stats};
 
 /// Keeps the background writer running; dropping it flushes every queued

@@ -16,15 +16,15 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::capture::redact::Redactor;
+use crate::capture::value::LineLevel;
 use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor};
 use crate::clock::{Clock, day_of, unix_millis};
-use crate::json::{self, TimestampCache};
-use crate::line;
-use crate::metrics_engine::MetricsEngine;
-use crate::queue::{Pushed, Queue};
-use crate::redact::Redactor;
+use crate::encode::json::{self, TimestampCache};
+use crate::encode::line;
+use crate::rules::engine::MetricsEngine;
+use crate::sink::queue::{Pushed, Queue};
 use crate::stats::Counters;
-use crate::value::LineLevel;
 
 /// The layer returned by [`TelemetryBuilder::build`](crate::TelemetryBuilder::build):
 /// [`EvtLayer`] behind its per-layer [`EvtFilter`].

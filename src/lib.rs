@@ -47,31 +47,20 @@ mod builder;
 mod capture;
 mod clock;
 mod console;
-mod daily;
-mod daily_files;
+mod encode;
 mod error;
 mod exporter;
-mod exposition;
 #[cfg(feature = "fuzzing")]
 mod fuzzing;
 mod guard;
-mod ip_net;
-mod json;
 mod layer;
-mod line;
-mod metrics_engine;
-mod queue;
-mod redact;
-mod rule;
-mod rule_check;
-mod rule_plan;
-mod rules_toml;
-mod series;
+mod rules;
+mod sink;
 mod stats;
-mod value;
-mod writer;
 
 pub use builder::{Telemetry, TelemetryBuilder};
+pub use capture::redact::{REDACTED, Redactor, RedactorBuilder};
+pub use capture::value::LineLevel;
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use exporter::PrometheusExporter;
@@ -80,10 +69,8 @@ pub use exporter::PrometheusExporter;
 pub use fuzzing::render_event_for_fuzzing;
 pub use guard::Guard;
 pub use layer::{EvtFilter, EvtLayer, TelemetryLayer};
-pub use redact::{REDACTED, Redactor, RedactorBuilder};
-pub use rule::MetricRule;
+pub use rules::rule::MetricRule;
 pub use stats::Stats;
-pub use value::LineLevel;
 
 /// The README's Rust examples, compiled (and run, where they run) as doctests.
 #[cfg(doctest)]

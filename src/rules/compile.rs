@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::capture::value::LineLevel;
 use crate::error::Error;
-use crate::rule::{Kind, MetricRule};
-use crate::value::LineLevel;
+use crate::rules::rule::{Kind, MetricRule};
 
 /// Names of the always-on self-metrics; rules may not use them.
 pub(crate) const SELF_METRICS: [&str; 6] = [

@@ -2,14 +2,17 @@
 //! redacted fields (event first, then spans inner to outer, names unique),
 //! kept in one reused per-thread scratch so the hot path does not allocate.
 
+pub(crate) mod redact;
+pub(crate) mod value;
+
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 
 use tracing::field::{Field, Visit};
 
-use crate::json;
-use crate::redact::{REDACTED, Redactor};
-use crate::value::{EventView, FieldValue, LineLevel, OwnedValue, Value, bytes_eq};
+use crate::capture::redact::{REDACTED, Redactor};
+use crate::capture::value::{EventView, FieldValue, LineLevel, OwnedValue, Value, bytes_eq};
+use crate::encode::json;
 
 /// Text kept in the scratch arena: its range, and the byte length the
 /// value had before any cut.

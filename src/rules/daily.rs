@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::value::{EventView, FieldValue, LineLevel};
+use crate::capture::value::{EventView, FieldValue, LineLevel};
 
 /// One daily-sum series: the gauge and the day its sum belongs to.
 #[derive(Debug)]

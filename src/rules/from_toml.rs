@@ -32,9 +32,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use crate::capture::value::LineLevel;
 use crate::error::Error;
-use crate::rule::{Kind, MetricRule};
-use crate::value::LineLevel;
+use crate::rules::rule::{Kind, MetricRule};
 
 /// Most label sets one `precreate` entry may expand to.
 const MAX_PRECREATE: usize = 100_000;
@@ -233,8 +233,8 @@ fn expand(entry: BTreeMap<String, OneOrMany>) -> Option<Vec<Vec<(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics_engine::MetricsEngine;
-    use crate::metrics_engine::tests::{Ev, render_with, without_self};
+    use crate::rules::engine::MetricsEngine;
+    use crate::rules::engine::tests::{Ev, render_with, without_self};
 
     fn toml_error(text: &str) -> String {
         match parse_rules_toml(text, "rules.toml") {
@@ -365,7 +365,7 @@ value = "cost_usd"
         );
     }
 
-    const PRESET: &str = include_str!("../examples/telemetry.toml");
+    const PRESET: &str = include_str!("../../examples/telemetry.toml");
     const MODELS: [&str; 4] = [
         "anthropic/claude-3.5-haiku",
         "deepseek/deepseek-v3.2-exp",

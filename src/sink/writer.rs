@@ -7,9 +7,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, day_of, unix_millis};
-use crate::daily_files::DailyFiles;
-use crate::metrics_engine::MetricsEngine;
-use crate::queue::{Batch, Queue, Run, Taken};
+use crate::rules::engine::MetricsEngine;
+use crate::sink::daily_files::DailyFiles;
+use crate::sink::queue::{Batch, Queue, Run, Taken};
 use crate::stats::{Counters, diag};
 
 /// Settings of the writer thread.

@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use crate::rule::Kind;
-use crate::rule_check::{LabelSource, MetricDef, RuleDef};
-use crate::value::{EventView, FieldValue};
+use crate::capture::value::{EventView, FieldValue};
+use crate::rules::compile::{LabelSource, MetricDef, RuleDef};
+use crate::rules::rule::Kind;
 
 /// Fields looked up up front per event, without allocating; an `evt` whose
 /// rules read more looks the rest up on each use.
@@ -47,7 +47,7 @@ pub(crate) struct RulePlan {
 #[derive(Debug)]
 pub(crate) enum PlanLabel {
     Field(usize),
-    /// Already cleaned (see `crate::series::clean_label`).
+    /// Already cleaned (see `crate::rules::series::clean_label`).
     Static(String),
 }
 
@@ -187,9 +187,9 @@ impl std::fmt::Debug for Fields<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics_engine::tests::Ev;
-    use crate::rule::MetricRule;
-    use crate::rule_check::compile;
+    use crate::rules::compile::compile;
+    use crate::rules::engine::tests::Ev;
+    use crate::rules::rule::MetricRule;
 
     #[test]
     fn each_field_is_listed_once_per_evt_and_read_by_position() {

@@ -1,9 +1,9 @@
 //! Renders a captured event as one JSON line:
 //! `{"ts":…,"level":…,"evt":…,"source":…,"msg":…,"meta":{…}}\n`.
 
+use crate::capture::value::{EventView, LineLevel};
 use crate::capture::{Cap, Scratch, floor_char_boundary};
-use crate::json::{self, TimestampCache};
-use crate::value::{EventView, LineLevel};
+use crate::encode::json::{self, TimestampCache};
 
 /// Writes the line of `scratch` into `out` (cleared first), keeping it
 /// within `max_line` bytes by cutting the longest strings, never the JSON.

@@ -2,6 +2,9 @@
 //! over HTTP/1.1 by a small std listener on our own named threads (see
 //! [`PrometheusExporter`] for what it answers).
 
+pub(crate) mod exposition;
+mod ip_net;
+
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -16,10 +19,10 @@ use metrics_exporter_prometheus::{
 };
 
 use crate::error::Error;
-use crate::exposition::finish_exposition;
-pub(crate) use crate::ip_net::IpNet;
-use crate::metrics_engine::MetricsEngine;
-use crate::rule_check::check_label_name;
+use crate::exporter::exposition::finish_exposition;
+pub(crate) use crate::exporter::ip_net::IpNet;
+use crate::rules::compile::check_label_name;
+use crate::rules::engine::MetricsEngine;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 const WORKERS: usize = 4;
@@ -441,16 +444,16 @@ fn response(status: u16, reason: &str, body: &[u8], head_only: bool) -> Vec<u8> 
 
 /// The integration tests' `promtool check metrics` helper, for the tests below.
 #[cfg(test)]
-#[path = "../tests/common/promtool.rs"]
+#[path = "../../tests/common/promtool.rs"]
 mod promtool;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics_engine::tests::{Ev, TS};
-    use crate::rule::MetricRule;
-    use crate::rules_toml::parse_rules_toml;
-    use crate::value::LineLevel;
+    use crate::capture::value::LineLevel;
+    use crate::rules::engine::tests::{Ev, TS};
+    use crate::rules::from_toml::parse_rules_toml;
+    use crate::rules::rule::MetricRule;
     use std::time::Instant;
 
     fn local_cfg() -> ExporterConfig {
@@ -746,8 +749,8 @@ mod tests {
     /// events, hostile label values and help text, and global labels.
     #[test]
     fn promtool_finds_nothing_to_complain_about() {
-        let mut rules =
-            parse_rules_toml(include_str!("../examples/telemetry.toml"), "preset").expect("preset");
+        let mut rules = parse_rules_toml(include_str!("../../examples/telemetry.toml"), "preset")
+            .expect("preset");
         rules.push(
             MetricRule::counter("odd_help_total")
                 .on("odd")

@@ -14,14 +14,16 @@ use std::sync::{Mutex, Once, PoisonError};
 use metrics::{Key, KeyName, SharedString, Unit};
 use thread_local::ThreadLocal;
 
+use crate::capture::value::{EventView, FieldValue, LineLevel, bytes_eq};
 use crate::clock::day_of;
-use crate::daily::JsonLine;
 use crate::error::Error;
-use crate::rule::{Kind, MetricRule};
-use crate::rule_check::{self, LabelSource, MetricDef, RuleDef, level_bit};
-use crate::rule_plan::{Fields, INLINE_FIELDS, PlanLabel, Plans, RulePlan};
-use crate::series::{Handle, HandleKind, LabelKey, Placed, RecentLabels, SeriesTable, clean_label};
-use crate::value::{EventView, FieldValue, LineLevel, bytes_eq};
+use crate::rules::compile::{self, LabelSource, MetricDef, RuleDef, level_bit};
+use crate::rules::daily::JsonLine;
+use crate::rules::plan::{Fields, INLINE_FIELDS, PlanLabel, Plans, RulePlan};
+use crate::rules::rule::{Kind, MetricRule};
+use crate::rules::series::{
+    Handle, HandleKind, LabelKey, Placed, RecentLabels, SeriesTable, clean_label,
+};
 
 /// Reasons of `telemetry_dropped_events_total`, created at zero.
 pub(crate) const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "shutdown_timeout"];
@@ -135,7 +137,7 @@ impl MetricsEngine {
     ///
     /// [`Error::Rule`] naming the first invalid metric and what is wrong.
     pub(crate) fn new(rules: Vec<MetricRule>, default_max_series: usize) -> Result<Self, Error> {
-        let mut compiled = rule_check::compile(rules, default_max_series.max(1))?;
+        let mut compiled = compile::compile(rules, default_max_series.max(1))?;
         clean_static_labels(&mut compiled.rules);
         let tables = compiled.metrics.iter().map(table_for).collect();
         let plans = Plans::new(&compiled.rules, &compiled.metrics);
@@ -788,9 +790,9 @@ fn evt_needle(evt: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::capture::value::{LineLevel, OwnedValue};
+    use crate::exporter::exposition::finish_exposition;
     use crate::exporter::{ExporterConfig, build_recorder};
-    use crate::exposition::finish_exposition;
-    use crate::value::{LineLevel, OwnedValue};
 
     /// 2025-10-06T13:43:10.123Z, day 20367.
     pub(crate) const TS: i64 = 1_759_758_190_123;
@@ -1027,7 +1029,7 @@ call_latency_seconds_count{model=\"m\"} 4
             .on("done")
             .value("latency_s");
         let text = render_with(vec![rule], |e| e.ensure_init());
-        let want_buckets: String = crate::rule::LATENCY_BUCKETS
+        let want_buckets: String = crate::rules::rule::LATENCY_BUCKETS
             .iter()
             .map(|b| format!("translation_latency_seconds_bucket{{le=\"{b}\"}} 0\n"))
             .collect();
@@ -1421,7 +1423,7 @@ telemetry_write_errors_total 2
             engine.histogram_buckets(),
             [(
                 "h_seconds".to_string(),
-                crate::rule::LATENCY_BUCKETS.to_vec()
+                crate::rules::rule::LATENCY_BUCKETS.to_vec()
             )]
         );
         assert_eq!(engine.float_counters(), ["c_usd_total"]);
@@ -1729,8 +1731,8 @@ by_status_total{status=\"500\",model=\"b\"} 1
 mod timing {
     use super::tests::Ev;
     use super::*;
+    use crate::capture::value::LineLevel;
     use crate::exporter::{ExporterConfig, build_recorder};
-    use crate::value::LineLevel;
     use std::hint::black_box;
     use std::time::Instant;
 
@@ -1748,8 +1750,8 @@ mod timing {
     #[test]
     #[ignore = "timing; run in release with --ignored --nocapture"]
     fn hot_path_costs() {
-        let rules = crate::rules_toml::parse_rules_toml(
-            include_str!("../examples/telemetry.toml"),
+        let rules = crate::rules::from_toml::parse_rules_toml(
+            include_str!("../../examples/telemetry.toml"),
             "preset",
         )
         .expect("preset");

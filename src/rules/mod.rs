@@ -1,0 +1,10 @@
+//! Metric rules: declared by the user, compiled once in `build()`, applied
+//! to every event by the engine through the `metrics` facade.
+
+pub(crate) mod compile;
+pub(crate) mod daily;
+pub(crate) mod engine;
+pub(crate) mod from_toml;
+pub(crate) mod plan;
+pub(crate) mod rule;
+pub(crate) mod series;
