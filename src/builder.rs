@@ -15,8 +15,9 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer, Registry};
 
 use crate::capture::redact::Redactor;
-use crate::clock::{Clock, SystemClock, day_of, unix_millis};
+use crate::clock::{Clock, SystemClock, unix_millis};
 use crate::console::console_layer;
+use crate::contract::date::day_of;
 use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, IpNet};
 use crate::guard::Guard;

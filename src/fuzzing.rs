@@ -4,8 +4,8 @@
 use tracing::Event;
 
 use crate::capture::redact::Redactor;
-use crate::capture::value::LineLevel;
 use crate::capture::{EventVisitor, FieldMasks, Scratch};
+use crate::contract::level::LineLevel;
 use crate::encode::json::TimestampCache;
 use crate::encode::line;
 

@@ -17,9 +17,10 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::capture::redact::Redactor;
-use crate::capture::value::LineLevel;
 use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor};
-use crate::clock::{Clock, day_of, unix_millis};
+use crate::clock::{Clock, unix_millis};
+use crate::contract::date::day_of;
+use crate::contract::level::LineLevel;
 use crate::encode::json::{self, TimestampCache};
 use crate::encode::line;
 use crate::rules::engine::MetricsEngine;

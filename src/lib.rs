@@ -47,6 +47,7 @@ mod builder;
 mod capture;
 mod clock;
 mod console;
+mod contract;
 mod encode;
 mod error;
 mod exporter;
@@ -60,8 +61,8 @@ mod stats;
 
 pub use builder::{Telemetry, TelemetryBuilder};
 pub use capture::redact::{REDACTED, Redactor, RedactorBuilder};
-pub use capture::value::LineLevel;
 pub use clock::{Clock, SystemClock};
+pub use contract::level::LineLevel;
 pub use error::Error;
 pub use exporter::PrometheusExporter;
 #[cfg(feature = "fuzzing")]

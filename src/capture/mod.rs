@@ -11,7 +11,8 @@ use std::ops::Range;
 use tracing::field::{Field, Visit};
 
 use crate::capture::redact::{REDACTED, Redactor};
-use crate::capture::value::{EventView, FieldValue, LineLevel, OwnedValue, Value, bytes_eq};
+use crate::capture::value::{EventView, FieldValue, OwnedValue, Value, bytes_eq};
+use crate::contract::level::LineLevel;
 use crate::encode::json;
 
 /// Text kept in the scratch arena: its range, and the byte length the

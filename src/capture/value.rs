@@ -1,6 +1,8 @@
 //! Field values as the layer sees them, shared by the line encoder and the
 //! metric rules.
 
+use crate::contract::level::LineLevel;
+
 /// One field value of an event or span, after redaction, with its text
 /// held as `S`.
 ///
@@ -109,64 +111,6 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
-/// The level written in the `level` key of a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LineLevel {
-    /// `trace`
-    Trace,
-    /// `debug`
-    Debug,
-    /// `info`
-    Info,
-    /// `warning`
-    Warning,
-    /// `error`
-    Error,
-    /// `critical`: an error event carrying `critical = true`.
-    Critical,
-}
-
-impl LineLevel {
-    /// The text written in the line (`trace` ... `critical`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineLevel::Trace => "trace",
-            LineLevel::Debug => "debug",
-            LineLevel::Info => "info",
-            LineLevel::Warning => "warning",
-            LineLevel::Error => "error",
-            LineLevel::Critical => "critical",
-        }
-    }
-
-    /// Parses the line text (also accepts `warn`), case-insensitively.
-    pub fn parse(s: &str) -> Option<Self> {
-        const ALL: [(&str, LineLevel); 7] = [
-            ("trace", LineLevel::Trace),
-            ("debug", LineLevel::Debug),
-            ("info", LineLevel::Info),
-            ("warning", LineLevel::Warning),
-            ("warn", LineLevel::Warning),
-            ("error", LineLevel::Error),
-            ("critical", LineLevel::Critical),
-        ];
-        ALL.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(s))
-            .map(|(_, l)| *l)
-    }
-
-    pub(crate) fn from_tracing(level: &tracing::Level, critical: bool) -> Self {
-        match *level {
-            _ if critical => LineLevel::Critical,
-            tracing::Level::TRACE => LineLevel::Trace,
-            tracing::Level::DEBUG => LineLevel::Debug,
-            tracing::Level::INFO => LineLevel::Info,
-            tracing::Level::WARN => LineLevel::Warning,
-            tracing::Level::ERROR => LineLevel::Error,
-        }
-    }
-}
-
 /// What the metric rules see of one logged event: its top-level keys and a
 /// way to look up any event or span field by name (event fields win over
 /// span fields, inner spans over outer ones), after redaction.
@@ -197,13 +141,5 @@ mod tests {
             proptest::prop_assert_eq!(bytes_eq(&a, &b), a == b);
             proptest::prop_assert!(bytes_eq(&a, &a));
         }
-    }
-
-    #[test]
-    fn level_text_round_trips() {
-        for l in [LineLevel::Trace, LineLevel::Warning, LineLevel::Critical] {
-            assert_eq!(LineLevel::parse(l.as_str()), Some(l));
-        }
-        assert_eq!(LineLevel::parse("WARN"), Some(LineLevel::Warning));
     }
 }

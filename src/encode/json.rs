@@ -1,7 +1,7 @@
 //! JSON encoding primitives for the line: escaped strings, numbers and the
 //! millisecond RFC 3339 timestamp, written straight into a byte buffer.
 
-use crate::clock::civil_from_days;
+use crate::contract::date::date_string;
 
 /// Bytes that must be escaped in a JSON string.
 const NEEDS_ESCAPE: [bool; 256] = {
@@ -176,15 +176,10 @@ impl TimestampCache {
     }
 
     fn refresh(&mut self, second: i64) {
-        let (y, mo, d) = civil_from_days(second.div_euclid(86_400));
+        let date = date_string(second.div_euclid(86_400));
         let s = second.rem_euclid(86_400);
         self.prefix.clear();
-        let text = format!(
-            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.",
-            s / 3600,
-            s / 60 % 60,
-            s % 60
-        );
+        let text = format!("{date}T{:02}:{:02}:{:02}.", s / 3600, s / 60 % 60, s % 60);
         self.prefix.extend_from_slice(text.as_bytes());
         self.second = Some(second);
     }

@@ -1,8 +1,9 @@
 //! Renders a captured event as one JSON line:
 //! `{"ts":…,"level":…,"evt":…,"source":…,"msg":…,"meta":{…}}\n`.
 
-use crate::capture::value::{EventView, LineLevel};
+use crate::capture::value::EventView;
 use crate::capture::{Cap, Scratch, floor_char_boundary};
+use crate::contract::level::LineLevel;
 use crate::encode::json::{self, TimestampCache};
 
 /// Writes the line of `scratch` into `out` (cleared first), keeping it

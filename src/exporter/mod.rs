@@ -450,7 +450,7 @@ mod promtool;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::value::LineLevel;
+    use crate::contract::level::LineLevel;
     use crate::rules::engine::tests::{Ev, TS};
     use crate::rules::from_toml::parse_rules_toml;
     use crate::rules::rule::MetricRule;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::capture::value::LineLevel;
+use crate::contract::level::LineLevel;
 use crate::error::Error;
 use crate::rules::rule::{Kind, MetricRule};
 

@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::capture::value::{EventView, FieldValue, LineLevel};
+use crate::capture::value::{EventView, FieldValue};
+use crate::contract::level::LineLevel;
 
 /// One daily-sum series: the gauge and the day its sum belongs to.
 #[derive(Debug)]

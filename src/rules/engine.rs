@@ -14,8 +14,9 @@ use std::sync::{Mutex, Once, PoisonError};
 use metrics::{Key, KeyName, SharedString, Unit};
 use thread_local::ThreadLocal;
 
-use crate::capture::value::{EventView, FieldValue, LineLevel, bytes_eq};
-use crate::clock::day_of;
+use crate::capture::value::{EventView, FieldValue, bytes_eq};
+use crate::contract::date::day_of;
+use crate::contract::level::LineLevel;
 use crate::error::Error;
 use crate::rules::compile::{self, LabelSource, MetricDef, RuleDef, level_bit};
 use crate::rules::daily::JsonLine;
@@ -790,7 +791,8 @@ fn evt_needle(evt: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::capture::value::{LineLevel, OwnedValue};
+    use crate::capture::value::OwnedValue;
+    use crate::contract::level::LineLevel;
     use crate::exporter::exposition::finish_exposition;
     use crate::exporter::{ExporterConfig, build_recorder};
 
@@ -1731,7 +1733,7 @@ by_status_total{status=\"500\",model=\"b\"} 1
 mod timing {
     use super::tests::Ev;
     use super::*;
-    use crate::capture::value::LineLevel;
+    use crate::contract::level::LineLevel;
     use crate::exporter::{ExporterConfig, build_recorder};
     use std::hint::black_box;
     use std::time::Instant;

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use crate::capture::value::LineLevel;
+use crate::contract::level::LineLevel;
 use crate::error::Error;
 use crate::rules::rule::{Kind, MetricRule};
 

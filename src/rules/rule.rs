@@ -15,7 +15,7 @@
 //! One event may feed several rules, and several rules may feed one metric
 //! when they agree on its kind and label names.
 
-use crate::capture::value::LineLevel;
+use crate::contract::level::LineLevel;
 
 /// What kind of metric a rule updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,10 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use crate::Error;
-use crate::clock::{civil_from_days, date_string, days_from_civil};
+use crate::contract::day_file::{
+    compressed_name, compression_pending, file_name, gz_name, gz_tmp_name, parse_compressed_name,
+    parse_file_name,
+};
 
 /// At most this many files are kept open (the most recently used days).
 const MAX_OPEN: usize = 2;
@@ -85,13 +88,8 @@ impl DailyFiles {
         })
     }
 
-    /// `{prefix}-YYYY-MM-DD.jsonl` of a day number.
-    pub(crate) fn file_name(prefix: &str, day: i64) -> String {
-        format!("{prefix}-{}.jsonl", date_string(day))
-    }
-
     pub(crate) fn path_for(&self, day: i64) -> PathBuf {
-        self.dir.join(Self::file_name(&self.prefix, day))
+        self.dir.join(file_name(&self.prefix, day))
     }
 
     pub(crate) fn repairs(&self) -> Repairs {
@@ -232,35 +230,6 @@ impl DailyFiles {
     }
 }
 
-/// The day and gzip flag of a file named exactly `{prefix}-YYYY-MM-DD.jsonl[.gz]`.
-pub(crate) fn parse_file_name(prefix: &str, name: &str) -> Option<(i64, bool)> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
-    let (date, ext) = rest.split_at_checked(10)?;
-    let gz = match ext {
-        ".jsonl" => false,
-        ".jsonl.gz" => true,
-        _ => return None,
-    };
-    Some((parse_date(date)?, gz))
-}
-
-/// The day number of a strict `YYYY-MM-DD` date.
-fn parse_date(date: &str) -> Option<i64> {
-    let b = date.as_bytes();
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, m, d) = (i64::from(digits(0..4)?), digits(5..7)?, digits(8..10)?);
-    let day = days_from_civil(y, m, d);
-    // Out-of-range months or days do not round-trip.
-    ((1..=12).contains(&m) && civil_from_days(day) == (y, m, d)).then_some(day)
-}
-
 // === file helpers ===
 
 /// `write_all` that reports how many bytes were written before an error.
@@ -352,25 +321,25 @@ fn read_at(file: &mut File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
 /// After a crash between 2 and 4, [`finish_compressions`] completes steps 3
 /// and 4 at the next start, instead of compressing `path` a second time.
 fn compress(path: &Path) -> io::Result<PathBuf> {
-    let gz_path = path.with_extension("jsonl.gz");
-    let tmp = hidden_tmp(&gz_path);
+    let gz_path = sibling(path, gz_name);
+    let tmp = sibling(path, gz_tmp_name);
     if let Err(e) = write_gz(path, &gz_path, &tmp) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    fs::rename(path, hidden_compressed(path))?;
+    fs::rename(path, sibling(path, compressed_name))?;
     finish_compression(path)?;
     Ok(gz_path)
 }
 
 /// Steps 3 and 4 of [`compress`] for the plain file `path` (now hidden).
 fn finish_compression(path: &Path) -> io::Result<()> {
-    let gz_path = path.with_extension("jsonl.gz");
-    let tmp = hidden_tmp(&gz_path);
-    if tmp.exists() {
-        fs::rename(&tmp, &gz_path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let plain = path.file_name().unwrap_or_default().to_string_lossy();
+    if compression_pending(dir, &plain) {
+        fs::rename(sibling(path, gz_tmp_name), sibling(path, gz_name))?;
     }
-    fs::remove_file(hidden_compressed(path))
+    fs::remove_file(sibling(path, compressed_name))
 }
 
 /// Completes the compressions a crash interrupted after their commit point
@@ -381,27 +350,15 @@ fn finish_compressions(dir: &Path, prefix: &str, report: &mut SweepReport) {
     };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
-        let Some(plain) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix('.')?.strip_suffix(COMPRESSED_SUFFIX))
-            .filter(|p| parse_file_name(prefix, p).is_some_and(|(_, gz)| !gz))
-        else {
+        let Some(plain) = name.to_str().and_then(|n| parse_compressed_name(prefix, n)) else {
             continue;
         };
         let path = dir.join(plain);
         match finish_compression(&path) {
-            Ok(()) => report.compressed.push(path.with_extension("jsonl.gz")),
+            Ok(()) => report.compressed.push(sibling(&path, gz_name)),
             Err(e) => report.errors.push((path, e)),
         }
     }
-}
-
-/// Suffix of a plain file whose lines are in the `.gz` (or its temporary file).
-const COMPRESSED_SUFFIX: &str = ".compressed";
-
-/// `.<name>.compressed` beside `path`.
-fn hidden_compressed(path: &Path) -> PathBuf {
-    hidden(path, COMPRESSED_SUFFIX)
 }
 
 fn write_gz(plain: &Path, gz_path: &Path, tmp: &Path) -> io::Result<()> {
@@ -416,18 +373,11 @@ fn write_gz(plain: &Path, gz_path: &Path, tmp: &Path) -> io::Result<()> {
     encoder.finish()?.sync_all()
 }
 
-/// `.<name>.tmp` beside `path`.
-fn hidden_tmp(path: &Path) -> PathBuf {
-    hidden(path, ".tmp")
-}
-
-/// `.<name><suffix>` beside `path`: never matches the file-name pattern.
-fn hidden(path: &Path, suffix: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}{suffix}"))
+/// The file named `name(plain)` beside the plain day file `path` (see
+/// [`crate::contract::day_file`] for the names).
+fn sibling(path: &Path, name: impl FnOnce(&str) -> String) -> PathBuf {
+    let plain = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(name(&plain))
 }
 
 #[cfg(test)]
@@ -455,52 +405,6 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         text
-    }
-
-    #[test]
-    fn file_names_are_prefix_and_utc_date() {
-        assert_eq!(
-            DailyFiles::file_name("events", OCT_06),
-            "events-2025-10-06.jsonl"
-        );
-        assert_eq!(DailyFiles::file_name("app", 0), "app-1970-01-01.jsonl");
-        let dir = tempfile::tempdir().unwrap();
-        let files = DailyFiles::open(dir.path(), "events").unwrap();
-        assert_eq!(
-            files.path_for(OCT_06 + 1),
-            dir.path().join("events-2025-10-07.jsonl")
-        );
-    }
-
-    #[test]
-    fn only_exact_names_with_valid_dates_parse() {
-        assert_eq!(
-            parse_file_name("events", "events-2025-10-06.jsonl"),
-            Some((OCT_06, false))
-        );
-        assert_eq!(
-            parse_file_name("events", "events-2025-10-06.jsonl.gz"),
-            Some((OCT_06, true))
-        );
-        assert_eq!(
-            parse_file_name("events", "events-2024-02-29.jsonl"),
-            Some((days_from_civil(2024, 2, 29), false))
-        );
-        for name in [
-            "events-2025-10-06.jsonl.bak",
-            "other-2025-01-01.jsonl",
-            "events-2025-13-01.jsonl",
-            "events-2025-02-29.jsonl",
-            "events-2025-00-10.jsonl",
-            "events-2025-1-06.jsonl",
-            "events-+025-10-06.jsonl",
-            "events2025-10-06.jsonl",
-            "events-2025-10-06.json",
-            ".events-2025-10-06.jsonl.gz.tmp",
-            "events-2025-10-0é.jsonl",
-        ] {
-            assert_eq!(parse_file_name("events", name), None, "{name}");
-        }
     }
 
     #[test]
@@ -617,7 +521,7 @@ mod tests {
         fs::create_dir(dir.path().join("events-2025-01-01.jsonl")).unwrap();
         let mut files = DailyFiles::open(dir.path(), "events").unwrap();
         files.append(OCT_06, b"{}\n").unwrap();
-        let today = days_from_civil(2025, 10, 20);
+        let today = crate::contract::date::day_number(2025, 10, 20).unwrap();
         let report = files.sweep(today, Some(7), false);
         let deleted: Vec<_> = delete.iter().map(|n| dir.path().join(n)).collect();
         assert_eq!(report.deleted, deleted);
@@ -679,14 +583,14 @@ mod tests {
         fs::write(&plain, "{\"old\":1}\n").unwrap();
         compress(&plain).unwrap();
         fs::write(&plain, "{\"new\":2}\n").unwrap();
-        let tmp = hidden_tmp(&gz);
+        let tmp = sibling(&plain, gz_tmp_name);
         if steps >= 1 {
             write_gz(&plain, &gz, &tmp).unwrap();
         } else {
             fs::write(&tmp, b"\x1f\x8b torn").unwrap();
         }
         if steps >= 2 {
-            fs::rename(&plain, hidden_compressed(&plain)).unwrap();
+            fs::rename(&plain, sibling(&plain, compressed_name)).unwrap();
         }
         if steps >= 3 {
             fs::rename(&tmp, &gz).unwrap();

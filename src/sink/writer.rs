@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, day_of, unix_millis};
+use crate::clock::{Clock, unix_millis};
+use crate::contract::date::day_of;
 use crate::rules::engine::MetricsEngine;
 use crate::sink::daily_files::DailyFiles;
 use crate::sink::queue::{Batch, Queue, Run, Taken};

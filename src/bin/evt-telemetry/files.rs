@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
 
+use crate::contract::day_file::{compression_pending, parse_compressed_name, parse_file_name};
 use crate::error::CliError;
-use crate::timespec;
 
 /// Read buffer size: large reads keep the scan I/O-cheap.
 const BUF_SIZE: usize = 256 * 1024;
@@ -41,14 +41,12 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// The file-name prefix the writer uses by default.
+const PREFIX: &str = "events";
+
 /// The day and compression of an event file name, if it is one.
 pub(crate) fn parse_name(name: &str) -> Option<(i64, bool)> {
-    let rest = name.strip_prefix("events-")?;
-    let (date, gz) = match rest.strip_suffix(".jsonl.gz") {
-        Some(date) => (date, true),
-        None => (rest.strip_suffix(".jsonl")?, false),
-    };
-    Some((timespec::parse_day(date)?, gz))
+    parse_file_name(PREFIX, name)
 }
 
 /// The event files of `dir`, by day; for a day with both, the `.gz` (the
@@ -94,13 +92,10 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<LogFile>, CliError> {
 /// [`parse_name`], plus a hidden plain file whose lines are not in the
 /// `.gz` yet (see [`list`]).
 fn parse_listed(dir: &Path, name: &str) -> Option<(i64, bool)> {
-    let Some(plain) = name.strip_prefix('.') else {
-        return parse_name(name);
-    };
-    let plain = plain.strip_suffix(".compressed")?;
-    let parsed = parse_name(plain).filter(|&(_, gz)| !gz)?;
-    let tmp = dir.join(format!(".{plain}.gz.tmp"));
-    tmp.is_file().then_some(parsed)
+    match parse_compressed_name(PREFIX, name) {
+        Some(plain) => compression_pending(dir, plain).then(|| parse_name(plain))?,
+        None => parse_name(name),
+    }
 }
 
 fn is_hidden(path: &Path) -> bool {

@@ -4,6 +4,10 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 mod args;
+// The line contract, shared with the library (one copy: they cannot drift).
+#[allow(dead_code)]
+#[path = "../../contract/mod.rs"]
+mod contract;
 mod costs;
 mod error;
 mod files;

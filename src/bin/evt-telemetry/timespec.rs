@@ -3,14 +3,11 @@
 
 use std::time::SystemTime;
 
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use time::{Date, Month, OffsetDateTime};
 
-/// Milliseconds in a day.
-pub(crate) const DAY_MS: i64 = 86_400_000;
-
-/// Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+pub(crate) use crate::contract::date::DAY_MS;
+use crate::contract::date::{date_string, day_number, parse_date};
 
 /// The current time (Unix ms).
 pub(crate) fn now_ms() -> i64 {
@@ -44,7 +41,12 @@ fn fast_ts(b: &[u8]) -> Option<i64> {
     if b[13] != b':' || b[16] != b':' || b[19] != b'.' {
         return None;
     }
-    let day = day_number(num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?)?;
+    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let day = day_number(
+        i32::try_from(y).ok()?,
+        u8::try_from(mo).ok()?,
+        u8::try_from(d).ok()?,
+    )?;
     let (h, m, s, ms) = (
         num(&b[11..13])?,
         num(&b[14..16])?,
@@ -58,20 +60,9 @@ fn fast_ts(b: &[u8]) -> Option<i64> {
     Some(day * DAY_MS + in_day)
 }
 
-/// Days since 1970-01-01 of a civil date, if it exists.
-pub(crate) fn day_number(y: u32, m: u32, d: u32) -> Option<i64> {
-    let month = Month::try_from(u8::try_from(m).ok()?).ok()?;
-    let date = Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?);
-    Some(i64::from(date.ok()?.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY)
-}
-
 /// Parses `YYYY-MM-DD` into a day number.
 pub(crate) fn parse_day(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    day_number(num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?)
+    parse_date(s)
 }
 
 /// Parses a `--from`/`--to` instant: RFC 3339 (`2025-10-06T13:00:00Z`,
@@ -117,11 +108,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
 
 /// `YYYY-MM-DD` of a day number.
 pub(crate) fn day_string(day: i64) -> String {
-    let julian = i32::try_from(day + UNIX_EPOCH_JULIAN_DAY).ok();
-    match julian.and_then(|j| Date::from_julian_day(j).ok()) {
-        Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
-        None => format!("day{day}"),
-    }
+    date_string(day)
 }
 
 /// RFC 3339 UTC text of an instant: seconds precision, milliseconds if any.
