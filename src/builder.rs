@@ -21,14 +21,22 @@ use crate::contract::date::day_of;
 use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, IpNet};
 use crate::guard::Guard;
-use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer, next_layer_id};
+use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
 use crate::rules::engine::MetricsEngine;
 use crate::rules::from_toml::parse_rules_toml;
 use crate::rules::rule::MetricRule;
 use crate::sink::daily_files::DailyFiles;
 use crate::sink::queue::Queue;
-use crate::sink::writer::{Writer, WriterConfig};
-use crate::stats::Counters;
+use crate::sink::writer::{OnTick, Writer, WriterConfig};
+
+/// What [`TelemetryBuilder::assemble`] makes: the parts, and what the
+/// exporter needs if one is installed.
+struct Built<S> {
+    layer: TelemetryLayer<S>,
+    guard: Guard,
+    engine: Arc<MetricsEngine>,
+    exporter: ExporterConfig,
+}
 
 /// Entry point: `Telemetry::builder()`.
 #[derive(Debug, Clone, Copy)]
@@ -320,15 +328,27 @@ impl TelemetryBuilder {
     /// [`Error::Config`] for out-of-range settings, [`Error::Rule`] and
     /// [`Error::Toml`] for bad metric rules, [`Error::Read`] for an unreadable
     /// rules file.
-    pub fn build<S>(mut self) -> Result<(TelemetryLayer<S>, Guard), Error>
+    pub fn build<S>(self) -> Result<(TelemetryLayer<S>, Guard), Error>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.assemble().map(|built| (built.layer, built.guard))
+    }
+
+    /// Validates every setting, then builds and starts the parts: the one
+    /// place that checks, so a bad setting fails here whatever is called.
+    fn assemble<S>(mut self) -> Result<Built<S>, Error>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         self.validate()?;
         let engine = Arc::new(MetricsEngine::new(self.take_rules()?, self.max_series)?);
+        let mut exporter = self.exporter.clone();
+        exporter.allowed = self.allowed_peers()?;
+        exporter::check_global_labels(&exporter, &engine)?;
         let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
         let now_ms = unix_millis(self.clock.now());
-        engine.set_start_time(now_ms as f64 / 1000.0);
+        engine.self_metrics().set_start_time(now_ms as f64 / 1000.0);
         let today = day_of(now_ms);
         for day in [today - 1, today] {
             let log_dir = |source| Error::LogDir {
@@ -339,14 +359,16 @@ impl TelemetryBuilder {
         }
         restore_daily_sums(&engine, &files, today);
         let queue = Arc::new(Queue::new(self.queue_bytes, self.lossy));
-        let counters = Arc::new(Counters::default());
-        let mut writer = Writer {
-            queue: queue.clone(),
+        let own = engine.self_metrics().clone();
+        let ticks = engine.clone();
+        let on_tick = OnTick(Box::new(move |now_ms| ticks.tick(now_ms)));
+        let mut writer = Writer::new(
+            queue.clone(),
             files,
-            counters: counters.clone(),
-            engine: engine.clone(),
-            clock: self.clock.clone(),
-            cfg: WriterConfig {
+            own.clone(),
+            self.clock.clone(),
+            on_tick,
+            WriterConfig {
                 tick: self.flush_interval,
                 retention_days: self.retention_days,
                 gzip: self.gzip,
@@ -354,34 +376,29 @@ impl TelemetryBuilder {
                 stderr: self.stderr,
                 discard: self.discard,
             },
-            today: None,
-        };
+        );
         writer.on_tick();
         writer.publish_repairs();
         let handle = writer.spawn().map_err(|source| Error::LogDir {
             path: self.log_dir.clone(),
             source,
         })?;
-        let inner = Inner {
-            id: next_layer_id(),
-            redactor: self.redactor,
-            queue: queue.clone(),
-            counters: counters.clone(),
-            engine: engine.clone(),
-            clock: self.clock,
-            max_line: self.max_line_bytes,
-            span_fields: self.span_fields,
-        };
+        let inner = Inner::new(
+            self.redactor,
+            queue.clone(),
+            engine.clone(),
+            self.clock,
+            self.max_line_bytes,
+            self.span_fields,
+        );
         let layer = EvtLayer::new(inner).with_filter(EvtFilter::new(self.span_fields));
-        let guard = Guard {
-            queue,
-            counters,
+        let guard = Guard::new(queue, own, handle, self.shutdown_timeout);
+        Ok(Built {
+            layer,
+            guard,
             engine,
-            writer: Some(handle),
-            shutdown_timeout: self.shutdown_timeout,
-            exporter: None,
-        };
-        Ok((layer, guard))
+            exporter,
+        })
     }
 
     /// Like [`build`](Self::build), then installs the Prometheus recorder as
@@ -398,11 +415,10 @@ impl TelemetryBuilder {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let mut cfg = self.exporter.clone();
-        cfg.allowed = self.allowed_peers()?;
-        let (layer, mut guard) = self.build()?;
-        guard.exporter = Some(exporter::install(&cfg, &guard.engine)?);
-        Ok((layer, guard))
+        let mut built = self.assemble()?;
+        let exporter = exporter::install(&built.exporter, &built.engine)?;
+        built.guard.keep_exporter(exporter);
+        Ok((built.layer, built.guard))
     }
 
     /// The common case in one call: installs a global subscriber made of a

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::exporter::PrometheusExporter;
-use crate::rules::engine::MetricsEngine;
+use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::queue::Queue;
-use crate::stats::{Counters, Stats};
+use crate::stats::Stats;
 
 /// Keeps the background writer running; dropping it flushes every queued
 /// line (waiting up to the shutdown timeout) and stops the writer.
@@ -26,12 +26,11 @@ use crate::stats::{Counters, Stats};
 #[must_use = "dropping the guard stops the writer: keep it alive while the program runs"]
 #[derive(Debug)]
 pub struct Guard {
-    pub(crate) queue: Arc<Queue>,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) engine: Arc<MetricsEngine>,
-    pub(crate) writer: Option<JoinHandle<()>>,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) exporter: Option<PrometheusExporter>,
+    queue: Arc<Queue>,
+    own: Arc<SelfMetrics>,
+    writer: Option<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+    exporter: Option<PrometheusExporter>,
 }
 
 /// How long a stopping guard waits, after the shutdown timeout, for the
@@ -41,7 +40,7 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 impl Guard {
     /// What has been queued, written, dropped and retried so far.
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot()
+        self.own.stats()
     }
 
     /// Waits until every line queued before this call is written (or given
@@ -82,6 +81,27 @@ impl Guard {
 }
 
 impl Guard {
+    /// The guard of the writer thread `writer` draining `queue`.
+    pub(crate) fn new(
+        queue: Arc<Queue>,
+        own: Arc<SelfMetrics>,
+        writer: JoinHandle<()>,
+        shutdown_timeout: Duration,
+    ) -> Self {
+        Guard {
+            queue,
+            own,
+            writer: Some(writer),
+            shutdown_timeout,
+            exporter: None,
+        }
+    }
+
+    /// Hands the running exporter to the guard, which stops it on drop.
+    pub(crate) fn keep_exporter(&mut self, exporter: PrometheusExporter) {
+        self.exporter = Some(exporter);
+    }
+
     fn stop(&mut self) {
         let Some(writer) = self.writer.take() else {
             return;
@@ -94,13 +114,12 @@ impl Guard {
         }
         // Give up what is queued; the writer skips the rest of its batch.
         let given_up = self.queue.abandon();
-        Counters::add(&self.counters.shutdown_unwritten, given_up);
-        self.engine.on_dropped("shutdown_timeout", given_up);
+        self.own.dropped(DropReason::ShutdownTimeout, given_up);
         let in_write = self.queue.wait_finished(target, STOP_GRACE);
         if in_write == 0 {
             let _ = writer.join();
         }
-        let not_written = self.counters.snapshot().shutdown_unwritten;
+        let not_written = self.own.stats().shutdown_unwritten;
         let still = match in_write {
             0 => String::new(),
             n => format!(" ({n} more were in a write that had not returned)"),

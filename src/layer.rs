@@ -24,6 +24,7 @@ use crate::contract::level::LineLevel;
 use crate::encode::json::{self, TimestampCache};
 use crate::encode::line;
 use crate::rules::engine::MetricsEngine;
+use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::queue::{Pushed, Queue};
 use crate::stats::Counters;
 
@@ -86,14 +87,38 @@ pub struct EvtLayer {
 #[derive(Debug)]
 pub(crate) struct Inner {
     /// Tells layers apart in the per-thread callsite cache.
-    pub(crate) id: u64,
-    pub(crate) redactor: Redactor,
-    pub(crate) queue: Arc<Queue>,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) engine: Arc<MetricsEngine>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) max_line: usize,
-    pub(crate) span_fields: bool,
+    id: u64,
+    redactor: Redactor,
+    queue: Arc<Queue>,
+    own: Arc<SelfMetrics>,
+    engine: Arc<MetricsEngine>,
+    clock: Arc<dyn Clock>,
+    max_line: usize,
+    span_fields: bool,
+}
+
+impl Inner {
+    /// What a layer shares with its clones: lines go to `queue`, metrics to
+    /// `engine` (and its self-metrics).
+    pub(crate) fn new(
+        redactor: Redactor,
+        queue: Arc<Queue>,
+        engine: Arc<MetricsEngine>,
+        clock: Arc<dyn Clock>,
+        max_line: usize,
+        span_fields: bool,
+    ) -> Self {
+        Inner {
+            id: next_layer_id(),
+            redactor,
+            queue,
+            own: engine.self_metrics().clone(),
+            engine,
+            clock,
+            max_line,
+            span_fields,
+        }
+    }
 }
 
 /// Per-thread buffers reused by every event.
@@ -184,16 +209,11 @@ impl EvtLayer {
         let inner = &*self.inner;
         match inner.queue.push(day, line, |n| marker_line(ts_ms, n)) {
             Pushed::Queued { after_drops } => {
-                Counters::add(&inner.counters.lines_queued, 1 + u64::from(after_drops > 0));
+                let queued = 1 + u64::from(after_drops > 0);
+                Counters::add(&inner.own.counters().lines_queued, queued);
             }
-            Pushed::Full => {
-                Counters::add(&inner.counters.dropped_queue_full, 1);
-                inner.engine.on_dropped("queue_full", 1);
-            }
-            Pushed::Closed => {
-                Counters::add(&inner.counters.dropped_closed, 1);
-                inner.engine.on_dropped("closed", 1);
-            }
+            Pushed::Full => inner.own.dropped(DropReason::QueueFull, 1),
+            Pushed::Closed => inner.own.dropped(DropReason::Closed, 1),
         }
     }
 }

@@ -56,6 +56,7 @@ mod fuzzing;
 mod guard;
 mod layer;
 mod rules;
+mod self_metrics;
 mod sink;
 mod stats;
 

@@ -167,26 +167,40 @@ fn wake_addr(addr: SocketAddr) -> SocketAddr {
 
 // === install / serve ===
 
-/// The Prometheus recorder for these rules: global labels, and real
-/// histogram buckets for every histogram rule (never summaries).
+/// Checks the global label names: valid, and not a label of any metric.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] for an invalid global label name or one a rule uses;
-/// [`Error::Exporter`] if the exporter refuses a bucket list.
-pub(crate) fn build_recorder(
+/// [`Error::Config`] naming the bad label.
+pub(crate) fn check_global_labels(
     cfg: &ExporterConfig,
     engine: &MetricsEngine,
-) -> Result<PrometheusRecorder, Error> {
+) -> Result<(), Error> {
     let used = engine.label_names();
-    let mut builder = PrometheusBuilder::new();
-    for (k, v) in &cfg.global_labels {
+    for (k, _) in &cfg.global_labels {
         check_label_name(k).map_err(|m| Error::Config(format!("global label: {m}")))?;
         if used.contains(k) {
             return Err(Error::Config(format!(
                 "global label {k:?} is also a label of a metric"
             )));
         }
+    }
+    Ok(())
+}
+
+/// The Prometheus recorder for these rules: global labels (checked by
+/// [`check_global_labels`] in `build()`), and real histogram buckets for
+/// every histogram rule (never summaries).
+///
+/// # Errors
+///
+/// [`Error::Exporter`] if the exporter refuses a bucket list.
+pub(crate) fn build_recorder(
+    cfg: &ExporterConfig,
+    engine: &MetricsEngine,
+) -> Result<PrometheusRecorder, Error> {
+    let mut builder = PrometheusBuilder::new();
+    for (k, v) in &cfg.global_labels {
         builder = builder.add_global_label(k, v);
     }
     for (name, buckets) in engine.histogram_buckets() {
@@ -671,10 +685,7 @@ mod tests {
                 global_labels: vec![(k.into(), "v".into())],
                 ..local_cfg()
             };
-            build_recorder(&cfg, &engine)
-                .map(|_| ())
-                .expect_err(k)
-                .to_string()
+            check_global_labels(&cfg, &engine).expect_err(k).to_string()
         };
         assert_eq!(
             err("model"),
@@ -815,7 +826,9 @@ mod tests {
                     .s("model", "m")
                     .s("cost_usd", "NaN"),
             );
-            engine.on_dropped("queue_full", 1);
+            engine
+                .self_metrics()
+                .dropped(crate::self_metrics::DropReason::QueueFull, 1);
         });
         let text = get(exporter.local_addr(), "/metrics").1;
         assert!(

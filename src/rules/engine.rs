@@ -8,10 +8,10 @@
 //! seen later are registered the same way, on the thread that sees them.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
-use metrics::{Key, KeyName, SharedString, Unit};
+use metrics::{KeyName, SharedString, Unit};
 use thread_local::ThreadLocal;
 
 use crate::capture::value::{EventView, FieldValue, bytes_eq};
@@ -25,9 +25,7 @@ use crate::rules::rule::{Kind, MetricRule};
 use crate::rules::series::{
     Handle, HandleKind, LabelKey, Placed, RecentLabels, SeriesTable, clean_label,
 };
-
-/// Reasons of `telemetry_dropped_events_total`, created at zero.
-pub(crate) const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "shutdown_timeout"];
+use crate::self_metrics::SelfMetrics;
 
 /// What one thread remembers of its last updates through one engine: most
 /// callsites log the same event with the same labels again and again, and a
@@ -75,16 +73,6 @@ struct At {
     stamp: Option<u64>,
 }
 
-/// The always-on self-metrics.
-#[derive(Debug)]
-struct SelfMetrics {
-    events: SeriesTable,
-    dropped: SeriesTable,
-    write_errors: SeriesTable,
-    rejected: SeriesTable,
-    overflow: SeriesTable,
-}
-
 /// Metric rules, ready to run on events.
 #[derive(Debug)]
 pub(crate) struct MetricsEngine {
@@ -96,10 +84,7 @@ pub(crate) struct MetricsEngine {
     /// The newest UTC day seen (events or clock); daily sums belong to it.
     today: AtomicI64,
     init: Once,
-    own: SelfMetrics,
-    /// When the layer was built (Unix seconds, `f64` bits), for
-    /// `telemetry_start_time_seconds`.
-    started: AtomicU64,
+    own: Arc<SelfMetrics>,
     /// Daily sums read back at start-up, applied when handles are first
     /// resolved (so they reach the recorder the events go to).
     restored: Mutex<Vec<Restored>>,
@@ -147,7 +132,7 @@ impl MetricsEngine {
             .collect();
         let n = compiled.metrics.len();
         Ok(MetricsEngine {
-            own: SelfMetrics::new(default_max_series.max(1), n),
+            own: Arc::new(SelfMetrics::new(default_max_series.max(1), n)),
             metrics: compiled.metrics,
             tables,
             rules: compiled.rules,
@@ -155,7 +140,6 @@ impl MetricsEngine {
             daily,
             today: AtomicI64::new(i64::MIN),
             init: Once::new(),
-            started: AtomicU64::new(0),
             restored: Mutex::new(Vec::new()),
             recent: ThreadLocal::new(),
         })
@@ -209,66 +193,13 @@ fn table_for(m: &MetricDef) -> SeriesTable {
     SeriesTable::new(&m.name, &m.labels, kind, m.max_series)
 }
 
-impl SelfMetrics {
-    fn new(default_max_series: usize, metrics: usize) -> Self {
-        let labels = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let counter = |name: &str, names: &[&str], cap: usize| {
-            SeriesTable::new(name, &labels(names), HandleKind::Counter, cap)
-        };
-        SelfMetrics {
-            events: counter(
-                "telemetry_events_total",
-                &["evt", "level", "source"],
-                default_max_series,
-            ),
-            dropped: counter("telemetry_dropped_events_total", &["reason"], 16),
-            write_errors: counter("telemetry_write_errors_total", &[], 1),
-            rejected: counter(
-                "telemetry_rejected_values_total",
-                &["metric", "reason"],
-                8 * metrics + 8,
-            ),
-            overflow: counter("telemetry_label_overflow_total", &["metric"], metrics + 1),
-        }
-    }
-}
-
 // === impl MetricsEngine: first use ===
-
-/// The self-metric gauge of the time the layer was built.
-const START_TIME: &str = "telemetry_start_time_seconds";
-const START_TIME_HELP: &str =
-    "When the telemetry layer was built, in Unix seconds: counters restart from 0 then";
-static SELF_METADATA: metrics::Metadata<'static> =
-    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
-
-const SELF_HELP: [(&str, &str); 5] = [
-    (
-        "telemetry_events_total",
-        "Events logged as lines, by evt, level and source",
-    ),
-    (
-        "telemetry_dropped_events_total",
-        "Event lines not written, by reason (queue_full, write_failed, shutdown_timeout)",
-    ),
-    (
-        "telemetry_write_errors_total",
-        "Errors writing event lines to the daily files",
-    ),
-    (
-        "telemetry_rejected_values_total",
-        "Metric updates skipped for a bad value, by metric and reason (missing, not_numeric, negative, nan, infinite)",
-    ),
-    (
-        "telemetry_label_overflow_total",
-        "Metric updates sent to the __overflow__ series because the metric had reached its label-set cap",
-    ),
-];
 
 impl MetricsEngine {
     /// Describes every metric and creates the zero series, once (tried again
     /// if a recorder panicked the first time, rather than poisoning the engine).
     pub(crate) fn ensure_init(&self) {
+        self.own.ensure_init();
         self.init.call_once_force(|_| {
             self.describe_all();
             self.create_zero_series();
@@ -290,21 +221,13 @@ impl MetricsEngine {
         }
     }
 
-    /// Records when the layer was built (shown once the recorder is first used).
-    pub(crate) fn set_start_time(&self, unix_secs: f64) {
-        self.started.store(unix_secs.to_bits(), Ordering::Relaxed);
+    /// The self-metrics, shared with the layer, the writer and the guard.
+    pub(crate) fn self_metrics(&self) -> &Arc<SelfMetrics> {
+        &self.own
     }
 
     fn describe_all(&self) {
         metrics::with_recorder(|r| {
-            for (name, help) in SELF_HELP {
-                r.describe_counter(KeyName::from(name), None, SharedString::from(help));
-            }
-            r.describe_gauge(
-                KeyName::from(START_TIME),
-                Some(Unit::Seconds),
-                SharedString::from(START_TIME_HELP),
-            );
             for m in &self.metrics {
                 let (name, help) = (
                     KeyName::from(m.name.clone()),
@@ -321,15 +244,6 @@ impl MetricsEngine {
     }
 
     fn create_zero_series(&self) {
-        let started = f64::from_bits(self.started.load(Ordering::Relaxed));
-        metrics::with_recorder(|r| {
-            let gauge = r.register_gauge(&Key::from_static_name(START_TIME), &SELF_METADATA);
-            gauge.set(started);
-        });
-        for reason in DROP_REASONS {
-            self.own.dropped.precreate([reason]);
-        }
-        self.own.write_errors.precreate([]);
         for (i, m) in self.metrics.iter().enumerate() {
             self.create_metric_zero_series(i, m);
         }
@@ -626,22 +540,6 @@ impl MetricsEngine {
         key.push_str(&self.metrics[metric].name);
         key.push_str(reason);
         self.own.rejected.with_handle(key, increment_by_one);
-    }
-
-    /// Counts `n` event lines not written, for `reason` (`queue_full`,
-    /// `write_failed` or `shutdown_timeout`).
-    pub(crate) fn on_dropped(&self, reason: &'static str, n: u64) {
-        self.ensure_init();
-        let mut key = LabelKey::default();
-        key.push_str(reason);
-        self.own.dropped.with_handle(&key, |h| increment(h, n));
-    }
-
-    /// Counts `n` failed writes (called from the writer thread).
-    pub(crate) fn on_write_error(&self, n: u64) {
-        self.ensure_init();
-        let key = LabelKey::default();
-        self.own.write_errors.with_handle(&key, |h| increment(h, n));
     }
 }
 
@@ -1334,9 +1232,11 @@ telemetry_label_overflow_total{metric=\"calls_total\"} 3
                     Ev::new("y").level(LineLevel::Debug),
                 ],
             );
-            e.on_dropped("queue_full", 5);
-            e.on_dropped("shutdown_timeout", 1);
-            e.on_write_error(2);
+            use crate::self_metrics::DropReason;
+            e.self_metrics().dropped(DropReason::QueueFull, 5);
+            e.self_metrics().dropped(DropReason::ShutdownTimeout, 1);
+            e.self_metrics().write_error();
+            e.self_metrics().write_error();
         });
         assert_eq!(
             only(&text, &["telemetry_events_total", "telemetry_dropped_events_total", "telemetry_write_errors_total"]),

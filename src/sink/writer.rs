@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, unix_millis};
 use crate::contract::date::day_of;
-use crate::rules::engine::MetricsEngine;
+use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::daily_files::DailyFiles;
 use crate::sink::queue::{Batch, Queue, Run, Taken};
 use crate::stats::{Counters, diag};
@@ -27,19 +27,49 @@ pub(crate) struct WriterConfig {
     pub(crate) discard: bool,
 }
 
+/// Called with the clock's time (Unix ms) at every wake of the writer: the
+/// rule engine rolls its daily sums over midnight with it.
+pub(crate) struct OnTick(pub(crate) Box<dyn Fn(i64) + Send>);
+
+impl std::fmt::Debug for OnTick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnTick")
+    }
+}
+
 /// Everything the writer thread owns or shares.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    pub(crate) queue: Arc<Queue>,
-    pub(crate) files: DailyFiles,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) engine: Arc<MetricsEngine>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) cfg: WriterConfig,
-    pub(crate) today: Option<i64>,
+    queue: Arc<Queue>,
+    files: DailyFiles,
+    own: Arc<SelfMetrics>,
+    clock: Arc<dyn Clock>,
+    on_tick: OnTick,
+    cfg: WriterConfig,
+    today: Option<i64>,
 }
 
 impl Writer {
+    /// A writer of `queue`'s lines into `files`, not started yet.
+    pub(crate) fn new(
+        queue: Arc<Queue>,
+        files: DailyFiles,
+        own: Arc<SelfMetrics>,
+        clock: Arc<dyn Clock>,
+        on_tick: OnTick,
+        cfg: WriterConfig,
+    ) -> Self {
+        Writer {
+            queue,
+            files,
+            own,
+            clock,
+            on_tick,
+            cfg,
+            today: None,
+        }
+    }
+
     /// Starts the thread `evt-telemetry-writer`.
     pub(crate) fn spawn(self) -> std::io::Result<JoinHandle<()>> {
         thread::Builder::new()
@@ -66,7 +96,7 @@ impl Writer {
     /// Day change: retention and compression; daily sums follow the clock.
     pub(crate) fn on_tick(&mut self) {
         let now = unix_millis(self.clock.now());
-        self.engine.tick(now);
+        (self.on_tick.0)(now);
         let today = day_of(now);
         if self.today != Some(today) {
             self.today = Some(today);
@@ -78,11 +108,9 @@ impl Writer {
         let report = self
             .files
             .sweep(today, self.cfg.retention_days, self.cfg.gzip);
-        Counters::add(&self.counters.files_deleted, report.deleted.len() as u64);
-        Counters::add(
-            &self.counters.files_compressed,
-            report.compressed.len() as u64,
-        );
+        let counters = self.own.counters();
+        Counters::add(&counters.files_deleted, report.deleted.len() as u64);
+        Counters::add(&counters.files_compressed, report.compressed.len() as u64);
         for (path, err) in &report.errors {
             diag(
                 self.cfg.stderr,
@@ -103,15 +131,15 @@ impl Writer {
         }
         self.publish_repairs();
         if abandoned > 0 {
-            Counters::add(&self.counters.shutdown_unwritten, abandoned);
-            self.engine.on_dropped("shutdown_timeout", abandoned);
+            self.own.dropped(DropReason::ShutdownTimeout, abandoned);
         }
     }
 
     pub(crate) fn publish_repairs(&self) {
         let repairs = self.files.repairs();
         let repaired = repairs.newline_added + repairs.torn_lines_cut;
-        self.counters
+        self.own
+            .counters()
             .torn_lines_repaired
             .store(repaired, std::sync::atomic::Ordering::Relaxed);
     }
@@ -123,18 +151,16 @@ impl Writer {
         let mut backoff = Duration::from_millis(10);
         loop {
             let Err(err) = self.files.append(run.day, bytes) else {
-                Counters::add(&self.counters.lines_written, run.lines);
+                Counters::add(&self.own.counters().lines_written, run.lines);
                 return true;
             };
-            Counters::add(&self.counters.write_errors, 1);
-            self.engine.on_write_error(1);
+            self.own.write_error();
             if Instant::now() >= give_up {
                 diag(
                     self.cfg.stderr,
                     format_args!("gave up {} lines: {err}", run.lines),
                 );
-                Counters::add(&self.counters.unwritten, run.lines);
-                self.engine.on_dropped("write_failed", run.lines);
+                self.own.dropped(DropReason::WriteFailed, run.lines);
                 return true;
             }
             thread::sleep(backoff);

@@ -66,8 +66,16 @@ fn metric_and_label_names_with_quotes_newlines_or_braces_are_refused_at_build() 
         let err = build_err(Telemetry::builder().rule(rule));
         assert!(matches!(err, Error::Rule { .. }), "{label:?}: {err}");
     }
-    // A bad global label name fails before any recorder is installed.
+    // A bad global label name fails in build() itself, before any recorder
+    // is installed or any file is touched.
     let dir = tempfile::tempdir().unwrap();
+    let err = Telemetry::builder()
+        .log_dir(dir.path().join("never-created"))
+        .prometheus_global_label("in\"stance", "x")
+        .build::<tracing_subscriber::Registry>()
+        .expect_err("a bad global label name");
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(!dir.path().join("never-created").exists());
     let err = Telemetry::builder()
         .log_dir(dir.path())
         .prometheus_global_label("in\"stance", "x")
