@@ -85,6 +85,23 @@ const START_TIME: &str = "telemetry_start_time_seconds";
 const START_TIME_HELP: &str =
     "When the telemetry layer was built, in Unix seconds: counters restart from 0 then";
 
+/// Every self-metric's name: rules may not use them.
+pub(crate) const NAMES: [&str; 6] = [
+    EVENTS.name,
+    START_TIME,
+    DROPPED.name,
+    WRITE_ERRORS.name,
+    REJECTED.name,
+    OVERFLOW.name,
+];
+
+/// Every label name the self-metrics use.
+pub(crate) fn label_names() -> impl Iterator<Item = &'static str> {
+    [&EVENTS, &DROPPED, &WRITE_ERRORS, &REJECTED, &OVERFLOW]
+        .into_iter()
+        .flat_map(|def| def.labels.iter().copied())
+}
+
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 

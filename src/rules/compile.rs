@@ -7,23 +7,58 @@ use crate::contract::level::LineLevel;
 use crate::error::Error;
 use crate::rules::rule::{Kind, MetricRule};
 
-/// Names of the always-on self-metrics; rules may not use them.
-pub(crate) const SELF_METRICS: [&str; 6] = [
-    "telemetry_events_total",
-    "telemetry_start_time_seconds",
-    "telemetry_dropped_events_total",
-    "telemetry_write_errors_total",
-    "telemetry_rejected_values_total",
-    "telemetry_label_overflow_total",
-];
+/// What a metric is once its rules are merged. A counter fed by a value
+/// field keeps a float total: a kind of its own, recorded as a gauge and
+/// exposed as a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetricKind {
+    Counter,
+    FloatCounter,
+    Gauge,
+    Histogram,
+    DailySum,
+}
+
+impl MetricKind {
+    fn of(rule: &MetricRule) -> Self {
+        match rule.kind {
+            Kind::Counter if rule.value.is_some() => MetricKind::FloatCounter,
+            Kind::Counter => MetricKind::Counter,
+            Kind::Gauge => MetricKind::Gauge,
+            Kind::Histogram => MetricKind::Histogram,
+            Kind::DailySum => MetricKind::DailySum,
+        }
+    }
+
+    /// The rule kind that declares it.
+    pub(crate) fn rule_kind(self) -> Kind {
+        match self {
+            MetricKind::Counter | MetricKind::FloatCounter => Kind::Counter,
+            MetricKind::Gauge => Kind::Gauge,
+            MetricKind::Histogram => Kind::Histogram,
+            MetricKind::DailySum => Kind::DailySum,
+        }
+    }
+
+    /// The reasons its values can be rejected for.
+    pub(crate) fn reject_reasons(self) -> &'static [&'static str] {
+        match self {
+            MetricKind::Counter => &[],
+            MetricKind::FloatCounter | MetricKind::DailySum => {
+                &["missing", "not_numeric", "negative", "nan", "infinite"]
+            }
+            MetricKind::Gauge | MetricKind::Histogram => {
+                &["missing", "not_numeric", "nan", "infinite"]
+            }
+        }
+    }
+}
 
 /// One metric, fed by one or more rules.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MetricDef {
     pub(crate) name: String,
-    pub(crate) kind: Kind,
-    /// A counter fed by a value field: kept as a float total.
-    pub(crate) float: bool,
+    pub(crate) kind: MetricKind,
     /// Label names: the first rule's field labels, then its static labels.
     pub(crate) labels: Vec<String>,
     pub(crate) help: String,
@@ -126,8 +161,7 @@ pub(crate) fn compile(
 fn new_def(rule: &MetricRule, default_max_series: usize) -> MetricDef {
     MetricDef {
         name: rule.name.clone(),
-        kind: rule.kind,
-        float: rule.kind == Kind::Counter && rule.value.is_some(),
+        kind: MetricKind::of(rule),
         labels: label_names(rule).map(str::to_string).collect(),
         help: rule.effective_help(),
         unit: rule.unit.clone(),
@@ -149,8 +183,8 @@ fn label_names(rule: &MetricRule) -> impl Iterator<Item = &str> {
 /// Merges a second rule for an existing metric, refusing any disagreement.
 fn merge_into(def: &mut MetricDef, rule: &MetricRule) -> Result<(), Error> {
     let bad = |what: String| rule_error(&rule.name, what);
-    if def.kind != rule.kind {
-        let (was, now) = (def.kind.as_str(), rule.kind.as_str());
+    if def.kind.rule_kind() != rule.kind {
+        let (was, now) = (def.kind.rule_kind().as_str(), rule.kind.as_str());
         return Err(bad(format!("is a {was} in an earlier rule, here a {now}")));
     }
     let mut a: Vec<&str> = def.labels.iter().map(String::as_str).collect();
@@ -190,7 +224,9 @@ fn merge_into(def: &mut MetricDef, rule: &MetricRule) -> Result<(), Error> {
         }
         (def.max_series, def.given.max_series) = (n, true);
     }
-    def.float |= rule.kind == Kind::Counter && rule.value.is_some();
+    if MetricKind::of(rule) == MetricKind::FloatCounter {
+        def.kind = MetricKind::FloatCounter;
+    }
     Ok(())
 }
 
@@ -431,7 +467,7 @@ pub(crate) fn check_metric_name(name: &str, kind: Kind) -> Result<(), String> {
             "metric name {name:?} contains ':' (reserved for recording rules)"
         ));
     }
-    if SELF_METRICS.contains(&name) {
+    if crate::self_metrics::NAMES.contains(&name) {
         return Err(format!("metric name {name:?} is a built-in self-metric"));
     }
     check_suffixes(name, kind)?;
@@ -834,8 +870,13 @@ mod tests {
         assert_eq!(compiled.metrics.len(), 1);
         let m = &compiled.metrics[0];
         assert_eq!(
-            (m.labels.clone(), m.help.as_str(), m.float, m.max_series),
-            (vec!["m".to_string(), "src".into()], "Calls", true, 7)
+            (m.labels.clone(), m.help.as_str(), m.kind, m.max_series),
+            (
+                vec!["m".to_string(), "src".into()],
+                "Calls",
+                MetricKind::FloatCounter,
+                7
+            )
         );
         let sources: Vec<_> = compiled
             .rules

@@ -7,60 +7,22 @@
 //! update goes to a no-op recorder for the life of the engine. New label sets
 //! seen later are registered the same way, on the thread that sees them.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use metrics::{KeyName, SharedString, Unit};
-use thread_local::ThreadLocal;
 
-use crate::capture::value::{EventView, FieldValue, bytes_eq};
+use crate::capture::value::{EventView, FieldValue};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
 use crate::error::Error;
-use crate::rules::compile::{self, LabelSource, MetricDef, RuleDef, level_bit};
+use crate::rules::compile::{self, LabelSource, MetricDef, MetricKind, RuleDef, level_bit};
 use crate::rules::daily::JsonLine;
 use crate::rules::plan::{Fields, INLINE_FIELDS, PlanLabel, Plans, RulePlan};
+use crate::rules::recent::{LastEvents, Recent, RecentMemory};
 use crate::rules::rule::{Kind, MetricRule};
-use crate::rules::series::{
-    Handle, HandleKind, LabelKey, Placed, RecentLabels, SeriesTable, clean_label,
-};
+use crate::rules::series::{Handle, HandleKind, LabelKey, Placed, SeriesTable, clean_label};
 use crate::self_metrics::SelfMetrics;
-
-/// What one thread remembers of its last updates through one engine: most
-/// callsites log the same event with the same labels again and again, and a
-/// repeat then costs a few compares instead of key building, hashing and a
-/// lock per metric. Kept per engine, so engines never share entries and the
-/// memory goes with the engine.
-#[derive(Debug, Default)]
-struct Recent {
-    key: LabelKey,
-    events: Option<LastEvents>,
-    /// Per `evt` with rules (empty when re-entered: nothing is remembered then).
-    labels: Vec<RecentLabels>,
-    /// Per rule: the handle last found, and the stamp of the label values
-    /// it was found for (see [`RecentLabels`]).
-    series: Vec<Option<(Handle, u64)>>,
-}
-
-/// The `telemetry_events_total` series this thread counted last, and the
-/// rules of its `evt`.
-#[derive(Debug)]
-struct LastEvents {
-    evt: String,
-    level: LineLevel,
-    source: String,
-    counter: metrics::Counter,
-    group: Option<usize>,
-}
-
-impl LastEvents {
-    fn matches(&self, ev: &dyn EventView, level: LineLevel) -> bool {
-        self.level == level
-            && bytes_eq(self.evt.as_bytes(), ev.evt().as_bytes())
-            && bytes_eq(self.source.as_bytes(), ev.source().as_bytes())
-    }
-}
 
 /// How one event is applied: its level and day, live or restored, and
 /// the stamp of its label values when this thread remembers them.
@@ -88,7 +50,7 @@ pub(crate) struct MetricsEngine {
     /// Daily sums read back at start-up, applied when handles are first
     /// resolved (so they reach the recorder the events go to).
     restored: Mutex<Vec<Restored>>,
-    recent: ThreadLocal<RefCell<Recent>>,
+    recent: RecentMemory,
 }
 
 /// One restored daily-sum series: metric, label values, day and sum.
@@ -128,7 +90,7 @@ impl MetricsEngine {
         let tables = compiled.metrics.iter().map(table_for).collect();
         let plans = Plans::new(&compiled.rules, &compiled.metrics);
         let daily = (0..compiled.metrics.len())
-            .filter(|&i| compiled.metrics[i].kind == Kind::DailySum)
+            .filter(|&i| compiled.metrics[i].kind == MetricKind::DailySum)
             .collect();
         let n = compiled.metrics.len();
         Ok(MetricsEngine {
@@ -141,13 +103,16 @@ impl MetricsEngine {
             today: AtomicI64::new(i64::MIN),
             init: Once::new(),
             restored: Mutex::new(Vec::new()),
-            recent: ThreadLocal::new(),
+            recent: RecentMemory::default(),
         })
     }
 
     /// Every histogram metric and its bucket bounds (for the exporter).
     pub(crate) fn histogram_buckets(&self) -> Vec<(String, Vec<f64>)> {
-        let hist = self.metrics.iter().filter(|m| m.kind == Kind::Histogram);
+        let hist = self
+            .metrics
+            .iter()
+            .filter(|m| m.kind == MetricKind::Histogram);
         hist.map(|m| (m.name.clone(), m.buckets.clone().unwrap_or_default()))
             .collect()
     }
@@ -157,14 +122,13 @@ impl MetricsEngine {
         let float = self
             .metrics
             .iter()
-            .filter(|m| m.kind == Kind::Counter && m.float);
+            .filter(|m| m.kind == MetricKind::FloatCounter);
         float.map(|m| m.name.clone()).collect()
     }
 
     /// Every label name any metric uses, self-metrics included.
     pub(crate) fn label_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = ["evt", "level", "source", "reason", "metric"]
-            .into_iter()
+        let mut names: Vec<String> = crate::self_metrics::label_names()
             .map(str::to_string)
             .chain(self.metrics.iter().flat_map(|m| m.labels.iter().cloned()))
             .collect();
@@ -184,11 +148,11 @@ fn clean_static_labels(rules: &mut [RuleDef]) {
 }
 
 fn table_for(m: &MetricDef) -> SeriesTable {
-    let kind = match (m.kind, m.float) {
-        (Kind::Counter, false) => HandleKind::Counter,
-        (Kind::Counter, true) | (Kind::Gauge, _) => HandleKind::Gauge,
-        (Kind::Histogram, _) => HandleKind::Histogram,
-        (Kind::DailySum, _) => HandleKind::Daily,
+    let kind = match m.kind {
+        MetricKind::Counter => HandleKind::Counter,
+        MetricKind::FloatCounter | MetricKind::Gauge => HandleKind::Gauge,
+        MetricKind::Histogram => HandleKind::Histogram,
+        MetricKind::DailySum => HandleKind::Daily,
     };
     SeriesTable::new(&m.name, &m.labels, kind, m.max_series)
 }
@@ -214,7 +178,7 @@ impl MetricsEngine {
         for r in restored {
             key.clear();
             r.labels.iter().for_each(|v| key.push_str(v));
-            let kind = self.metrics[r.metric].kind;
+            let kind = self.metrics[r.metric].kind.rule_kind();
             self.tables[r.metric].with_handle(&key, |h| {
                 self.update(h, kind, Update::Value(r.sum), r.day);
             });
@@ -234,9 +198,9 @@ impl MetricsEngine {
                     SharedString::from(m.help.clone()),
                 );
                 let unit = m.unit.as_deref().and_then(Unit::from_string);
-                match (m.kind, m.float) {
-                    (Kind::Counter, false) => r.describe_counter(name, unit, help),
-                    (Kind::Histogram, _) => r.describe_histogram(name, unit, help),
+                match m.kind {
+                    MetricKind::Counter => r.describe_counter(name, unit, help),
+                    MetricKind::Histogram => r.describe_histogram(name, unit, help),
                     _ => r.describe_gauge(name, unit, help),
                 }
             }
@@ -250,7 +214,7 @@ impl MetricsEngine {
     }
 
     fn create_metric_zero_series(&self, i: usize, m: &MetricDef) {
-        for reason in reject_reasons(m) {
+        for reason in m.kind.reject_reasons() {
             self.own.rejected.precreate([m.name.as_str(), reason]);
         }
         let mut has_fields = false;
@@ -265,7 +229,7 @@ impl MetricsEngine {
             }
             // A series without field labels is known in advance: show it from
             // the start (not for gauges: 0 is not a reading).
-            if !fields && m.kind != Kind::Gauge {
+            if !fields && m.kind != MetricKind::Gauge {
                 self.tables[i].precreate(rule.sources.iter().map(static_value));
             }
         }
@@ -282,45 +246,15 @@ fn static_value(s: &LabelSource) -> &str {
     }
 }
 
-/// The reasons a metric's values can be rejected for.
-fn reject_reasons(m: &MetricDef) -> &'static [&'static str] {
-    match (m.kind, m.float) {
-        (Kind::Counter, false) => &[],
-        (Kind::Counter, true) | (Kind::DailySum, _) => {
-            &["missing", "not_numeric", "negative", "nan", "infinite"]
-        }
-        (Kind::Gauge | Kind::Histogram, _) => &["missing", "not_numeric", "nan", "infinite"],
-    }
-}
-
 // === impl MetricsEngine: events ===
 
 impl MetricsEngine {
     /// Counts one logged line and applies every matching rule.
     pub(crate) fn on_event(&self, ev: &dyn EventView) {
         self.ensure_init();
-        self.with_recent(|recent| self.on_event_with(ev, recent));
-    }
-
-    /// Runs `f` on this thread's [`Recent`], or on a fresh, forgetful one
-    /// when re-entered (a recorder logging from inside an update).
-    fn with_recent<R>(&self, f: impl FnOnce(&mut Recent) -> R) -> R {
-        let fresh = || {
-            RefCell::new(Recent {
-                labels: self
-                    .plans
-                    .groups
-                    .iter()
-                    .map(|_| Default::default())
-                    .collect(),
-                series: self.rules.iter().map(|_| None).collect(),
-                ..Recent::default()
-            })
-        };
-        match self.recent.get_or(fresh).try_borrow_mut() {
-            Ok(mut recent) => f(&mut recent),
-            Err(_) => f(&mut Recent::default()),
-        }
+        self.recent.with(&self.plans, self.rules.len(), |recent| {
+            self.on_event_with(ev, recent)
+        });
     }
 
     fn on_event_with(&self, ev: &dyn EventView, recent: &mut Recent) {
@@ -638,7 +572,7 @@ impl MetricsEngine {
     pub(crate) fn restore_daily_sums(&self, today: i64, lines: &mut dyn Iterator<Item = String>) {
         self.advance_day(today);
         let daily_rules: Vec<&RuleDef> = (self.rules.iter())
-            .filter(|r| self.metrics[r.metric].kind == Kind::DailySum)
+            .filter(|r| self.metrics[r.metric].kind == MetricKind::DailySum)
             .collect();
         if daily_rules.is_empty() {
             return;
@@ -673,7 +607,7 @@ impl MetricsEngine {
             group,
             stamp: None,
         };
-        let daily = |i: &&usize| self.metrics[self.rules[**i].metric].kind == Kind::DailySum;
+        let daily = |i: &&usize| self.metrics[self.rules[**i].metric].kind == MetricKind::DailySum;
         for &i in rules.rules.iter().filter(daily) {
             self.apply(i, &fields, &at, recent);
         }

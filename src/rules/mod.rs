@@ -6,5 +6,6 @@ pub(crate) mod daily;
 pub(crate) mod engine;
 pub(crate) mod from_toml;
 pub(crate) mod plan;
+pub(crate) mod recent;
 pub(crate) mod rule;
 pub(crate) mod series;

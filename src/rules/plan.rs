@@ -70,7 +70,9 @@ impl Plans {
                 groups.push(GroupBuilder::default());
             }
             groups[g].rules.push(i);
-            let kind = metrics.get(rule.metric).map_or(Kind::Counter, |m| m.kind);
+            let kind = metrics
+                .get(rule.metric)
+                .map_or(Kind::Counter, |m| m.kind.rule_kind());
             plans.rules.push(RulePlan::new(rule, kind, &mut groups[g]));
         }
         plans.groups = groups
