@@ -176,7 +176,7 @@ pub(crate) fn check_global_labels(
     cfg: &ExporterConfig,
     engine: &MetricsEngine,
 ) -> Result<(), Error> {
-    let used = engine.label_names();
+    let used = engine.catalogue().label_names();
     for (k, _) in &cfg.global_labels {
         check_label_name(k).map_err(|m| Error::Config(format!("global label: {m}")))?;
         if used.contains(k) {
@@ -203,7 +203,7 @@ pub(crate) fn build_recorder(
     for (k, v) in &cfg.global_labels {
         builder = builder.add_global_label(k, v);
     }
-    for (name, buckets) in engine.histogram_buckets() {
+    for (name, buckets) in engine.catalogue().histogram_buckets() {
         let message = format!("buckets for {name}");
         builder = builder
             .set_buckets_for_metric(Matcher::Full(name), &buckets)
@@ -227,7 +227,7 @@ pub(crate) fn install(
     engine: &MetricsEngine,
 ) -> Result<PrometheusExporter, Error> {
     let recorder = build_recorder(cfg, engine)?;
-    let exporter = serve(recorder.handle(), cfg, engine.float_counters())?;
+    let exporter = serve(recorder.handle(), cfg, engine.catalogue().float_counters())?;
     metrics::set_global_recorder(recorder)
         .map_err(|_| Error::AlreadyInstalled("metrics recorder"))?;
     // Describe the metrics and create the zero series now, so the first
@@ -485,7 +485,7 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             (0..3).for_each(|_| engine.on_event(&Ev::new("x")))
         });
-        serve(recorder.handle(), cfg, engine.float_counters()).expect("serve")
+        serve(recorder.handle(), cfg, engine.catalogue().float_counters()).expect("serve")
     }
 
     /// Sends `request` and returns (head, body).
@@ -779,7 +779,8 @@ mod tests {
             ..local_cfg()
         };
         let recorder = build_recorder(&cfg, &engine).expect("recorder");
-        let exporter = serve(recorder.handle(), &cfg, engine.float_counters()).expect("serve");
+        let exporter =
+            serve(recorder.handle(), &cfg, engine.catalogue().float_counters()).expect("serve");
         metrics::with_local_recorder(&recorder, || {
             let hostile = [
                 "a\"b",

@@ -1,15 +1,17 @@
-//! Daily sums: a gauge holding the sum of the current UTC day, and reading
-//! back today's event file to restore it at start-up.
+//! Daily sums: a gauge holding the sum of the current UTC day, the day they
+//! belong to, and a line read back (today's file restores them at start-up)
+//! seen as an event.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use metrics::Gauge;
-use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use serde_json::Value;
 
 use crate::capture::value::{EventView, FieldValue};
 use crate::contract::level::LineLevel;
+use crate::contract::read::JsonLine;
+use crate::rules::series::{Handle, SeriesTable};
 
 /// One daily-sum series: the gauge and the day its sum belongs to.
 #[derive(Debug)]
@@ -72,42 +74,53 @@ impl DailyGauge {
     }
 }
 
-/// A line of an event file, read back as an event.
+/// The current UTC day of the daily sums, and the metrics holding them.
 #[derive(Debug)]
-pub(crate) struct JsonLine {
-    ts_ms: i64,
-    level: LineLevel,
-    evt: String,
-    source: String,
-    meta: Map<String, Value>,
+pub(crate) struct DailySums {
+    metrics: Vec<usize>,
+    /// The newest UTC day seen (events or clock); daily sums belong to it.
+    today: AtomicI64,
 }
 
-impl JsonLine {
-    /// Parses a line of the line contract; `None` for anything else.
-    pub(crate) fn parse(line: &str) -> Option<Self> {
-        let Value::Object(mut obj) = serde_json::from_str(line).ok()? else {
-            return None;
-        };
-        let ts = OffsetDateTime::parse(obj.get("ts")?.as_str()?, &Rfc3339).ok()?;
-        let ts_ms = i64::try_from(ts.unix_timestamp_nanos() / 1_000_000).ok()?;
-        let level = LineLevel::parse(obj.get("level")?.as_str()?)?;
-        let text = |v: Option<Value>| match v {
-            Some(Value::String(s)) => Some(s),
-            _ => None,
-        };
-        let evt = text(obj.remove("evt"))?;
-        let source = text(obj.remove("source")).unwrap_or_default();
-        let meta = match obj.remove("meta") {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        Some(JsonLine {
-            ts_ms,
-            level,
-            evt,
-            source,
-            meta,
-        })
+impl DailySums {
+    /// The day state of the daily-sum metrics `metrics` (indices of tables).
+    pub(crate) fn new(metrics: Vec<usize>) -> Self {
+        DailySums {
+            metrics,
+            today: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Whether no metric is a daily sum.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.metrics.is_empty()
+    }
+
+    /// The newest day seen.
+    pub(crate) fn today(&self) -> i64 {
+        self.today.load(Ordering::Acquire)
+    }
+
+    /// Makes `day` current if it is newer, zeroing the daily sums of
+    /// earlier days in `tables`.
+    pub(crate) fn advance(&self, day: i64, tables: &[SeriesTable]) {
+        let mut current = self.today();
+        while day > current {
+            match (self.today).compare_exchange(current, day, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return self.roll(day, tables),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    fn roll(&self, today: i64, tables: &[SeriesTable]) {
+        for &m in &self.metrics {
+            tables[m].for_each(|h| {
+                if let Handle::Daily(d) = h {
+                    d.roll_to(today);
+                }
+            });
+        }
     }
 }
 

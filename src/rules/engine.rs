@@ -7,17 +7,16 @@
 //! update goes to a no-op recorder for the life of the engine. New label sets
 //! seen later are registered the same way, on the thread that sees them.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
-
-use metrics::{KeyName, SharedString, Unit};
 
 use crate::capture::value::{EventView, FieldValue};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
+use crate::contract::read::JsonLine;
 use crate::error::Error;
+use crate::rules::catalogue::Catalogue;
 use crate::rules::compile::{self, LabelSource, MetricDef, MetricKind, RuleDef, level_bit};
-use crate::rules::daily::JsonLine;
+use crate::rules::daily::DailySums;
 use crate::rules::plan::{Fields, INLINE_FIELDS, PlanLabel, Plans, RulePlan};
 use crate::rules::recent::{LastEvents, Recent, RecentMemory};
 use crate::rules::rule::{Kind, MetricRule};
@@ -42,9 +41,7 @@ pub(crate) struct MetricsEngine {
     tables: Vec<SeriesTable>,
     rules: Vec<RuleDef>,
     plans: Plans,
-    daily: Vec<usize>,
-    /// The newest UTC day seen (events or clock); daily sums belong to it.
-    today: AtomicI64,
+    daily: DailySums,
     init: Once,
     own: Arc<SelfMetrics>,
     /// Daily sums read back at start-up, applied when handles are first
@@ -99,42 +96,16 @@ impl MetricsEngine {
             tables,
             rules: compiled.rules,
             plans,
-            daily,
-            today: AtomicI64::new(i64::MIN),
+            daily: DailySums::new(daily),
             init: Once::new(),
             restored: Mutex::new(Vec::new()),
             recent: RecentMemory::default(),
         })
     }
 
-    /// Every histogram metric and its bucket bounds (for the exporter).
-    pub(crate) fn histogram_buckets(&self) -> Vec<(String, Vec<f64>)> {
-        let hist = self
-            .metrics
-            .iter()
-            .filter(|m| m.kind == MetricKind::Histogram);
-        hist.map(|m| (m.name.clone(), m.buckets.clone().unwrap_or_default()))
-            .collect()
-    }
-
-    /// Counters kept as float totals (recorded as gauges, exposed as counters).
-    pub(crate) fn float_counters(&self) -> Vec<String> {
-        let float = self
-            .metrics
-            .iter()
-            .filter(|m| m.kind == MetricKind::FloatCounter);
-        float.map(|m| m.name.clone()).collect()
-    }
-
-    /// Every label name any metric uses, self-metrics included.
-    pub(crate) fn label_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = crate::self_metrics::label_names()
-            .map(str::to_string)
-            .chain(self.metrics.iter().flat_map(|m| m.labels.iter().cloned()))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
+    /// What the rules declare, for the exporter.
+    pub(crate) fn catalogue(&self) -> Catalogue<'_> {
+        Catalogue(&self.metrics)
     }
 }
 
@@ -165,7 +136,7 @@ impl MetricsEngine {
     pub(crate) fn ensure_init(&self) {
         self.own.ensure_init();
         self.init.call_once_force(|_| {
-            self.describe_all();
+            self.catalogue().describe();
             self.create_zero_series();
             self.apply_restored();
         });
@@ -188,23 +159,6 @@ impl MetricsEngine {
     /// The self-metrics, shared with the layer, the writer and the guard.
     pub(crate) fn self_metrics(&self) -> &Arc<SelfMetrics> {
         &self.own
-    }
-
-    fn describe_all(&self) {
-        metrics::with_recorder(|r| {
-            for m in &self.metrics {
-                let (name, help) = (
-                    KeyName::from(m.name.clone()),
-                    SharedString::from(m.help.clone()),
-                );
-                let unit = m.unit.as_deref().and_then(Unit::from_string);
-                match m.kind {
-                    MetricKind::Counter => r.describe_counter(name, unit, help),
-                    MetricKind::Histogram => r.describe_histogram(name, unit, help),
-                    _ => r.describe_gauge(name, unit, help),
-                }
-            }
-        });
     }
 
     fn create_zero_series(&self) {
@@ -270,7 +224,7 @@ impl MetricsEngine {
             (recent.labels.get_mut(group)).map(|l| l.observe(n, |i| rules.label_value(&fields, i)));
         let day = day_of(ev.ts_unix_ms());
         if !self.daily.is_empty() {
-            self.advance_day(day);
+            self.daily.advance(day, &self.tables);
         }
         let at = At {
             level,
@@ -353,7 +307,7 @@ impl MetricsEngine {
         if !when.all(|(slot, want)| text_equals(fields.get(*slot), want)) {
             return None;
         }
-        if plan.kind == Kind::DailySum && at.mode == Mode::Live && at.day < self.current_day() {
+        if plan.kind == Kind::DailySum && at.mode == Mode::Live && at.day < self.daily.today() {
             // A late event: yesterday's cost is not today's (not even for a new label set).
             return None;
         }
@@ -433,7 +387,7 @@ impl MetricsEngine {
             Handle::Gauge(g) => g.set(v),
             Handle::Histogram(hist) => hist.record(v),
             // Read now, after the series was placed in its table: see `DailyGauge::add`.
-            Handle::Daily(d) => d.add(day, v, self.current_day()),
+            Handle::Daily(d) => d.add(day, v, self.daily.today()),
         }
     }
 
@@ -535,42 +489,14 @@ impl MetricsEngine {
     /// Called by the writer thread at least every 500 ms: at midnight UTC,
     /// daily sums drop to zero.
     pub(crate) fn tick(&self, now_unix_ms: i64) {
-        self.advance_day(day_of(now_unix_ms));
-    }
-
-    fn current_day(&self) -> i64 {
-        self.today.load(Ordering::Acquire)
-    }
-
-    /// Makes `day` current if it is newer, zeroing the daily sums of earlier days.
-    fn advance_day(&self, day: i64) {
-        let mut current = self.today.load(Ordering::Acquire);
-        while day > current {
-            match self
-                .today
-                .compare_exchange(current, day, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return self.roll_daily_sums(day),
-                Err(now) => current = now,
-            }
-        }
-    }
-
-    fn roll_daily_sums(&self, today: i64) {
-        for &m in &self.daily {
-            self.tables[m].for_each(|h| {
-                if let Handle::Daily(d) = h {
-                    d.roll_to(today);
-                }
-            });
-        }
+        self.daily.advance(day_of(now_unix_ms), &self.tables);
     }
 
     /// Re-adds today's daily sums from the lines of today's event file, at
     /// start-up. Lines that do not parse, lines of other days and rejected
     /// values are skipped silently (they were counted when first logged).
     pub(crate) fn restore_daily_sums(&self, today: i64, lines: &mut dyn Iterator<Item = String>) {
-        self.advance_day(today);
+        self.daily.advance(today, &self.tables);
         let daily_rules: Vec<&RuleDef> = (self.rules.iter())
             .filter(|r| self.metrics[r.metric].kind == MetricKind::DailySum)
             .collect();
@@ -706,7 +632,7 @@ pub(crate) mod tests {
         let recorder = build_recorder(&ExporterConfig::default(), &engine).expect("recorder");
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || f(&engine));
-        finish_exposition(&handle.render(), &engine.float_counters())
+        finish_exposition(&handle.render(), &engine.catalogue().float_counters())
     }
 
     /// The exposition text without the `telemetry_*` self-metrics.
@@ -1256,13 +1182,13 @@ telemetry_write_errors_total 2
         )
         .expect("valid");
         assert_eq!(
-            engine.histogram_buckets(),
+            engine.catalogue().histogram_buckets(),
             [(
                 "h_seconds".to_string(),
                 crate::rules::rule::LATENCY_BUCKETS.to_vec()
             )]
         );
-        assert_eq!(engine.float_counters(), ["c_usd_total"]);
+        assert_eq!(engine.catalogue().float_counters(), ["c_usd_total"]);
     }
 
     #[test]
@@ -1290,7 +1216,7 @@ telemetry_write_errors_total 2
         let (_, unit, help, value) = found.expect("lat_seconds registered");
         assert_eq!(
             (unit, help.as_deref()),
-            (Some(Unit::Seconds), Some("Latency"))
+            (Some(metrics::Unit::Seconds), Some("Latency"))
         );
         assert!(matches!(value, DebugValue::Histogram(v) if v.len() == 1));
     }
@@ -1544,7 +1470,7 @@ by_status_total{status=\"500\",model=\"b\"} 1
             metrics::with_local_recorder(&r2, || e2.on_event(&ev));
         }
         let render = |e: &MetricsEngine, r: &metrics_exporter_prometheus::PrometheusRecorder| {
-            let text = finish_exposition(&r.handle().render(), &e.float_counters());
+            let text = finish_exposition(&r.handle().render(), &e.catalogue().float_counters());
             only(&text, &["calls_total"])
         };
         let head = "# HELP calls_total Count of call events\n# TYPE calls_total counter\n";

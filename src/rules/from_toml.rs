@@ -393,7 +393,10 @@ value = "cost_usd"
         );
         assert!(rules.iter().all(|r| r.help.is_some()));
         let engine = MetricsEngine::new(rules, 1_000).expect("preset builds");
-        assert_eq!(engine.float_counters(), ["openrouter_cost_usd_total"]);
+        assert_eq!(
+            engine.catalogue().float_counters(),
+            ["openrouter_cost_usd_total"]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Metric rules: declared by the user, compiled once in `build()`, applied
 //! to every event by the engine through the `metrics` facade.
 
+pub(crate) mod catalogue;
 pub(crate) mod compile;
 pub(crate) mod daily;
 pub(crate) mod engine;
