@@ -21,7 +21,7 @@ use metrics_exporter_prometheus::{
 use crate::error::Error;
 use crate::exporter::exposition::finish_exposition;
 pub(crate) use crate::exporter::ip_net::IpNet;
-use crate::rules::compile::check_label_name;
+use crate::rules::check::check_label_name;
 use crate::rules::engine::MetricsEngine;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(5);

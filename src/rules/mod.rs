@@ -2,6 +2,7 @@
 //! to every event by the engine through the `metrics` facade.
 
 pub(crate) mod catalogue;
+pub(crate) mod check;
 pub(crate) mod compile;
 pub(crate) mod daily;
 pub(crate) mod engine;
