@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while building or installing telemetry.
 ///
-/// Errors only happen at build or install time: once running, the layer and
-/// its writer never fail an application call; they count problems instead
-/// (see [`Stats`](crate::Stats)).
+/// Almost every error happens at build or install time. Once running, the
+/// layer and its writer never fail a logging call; they count problems
+/// instead (see [`Stats`](crate::Stats)). The one run-time error is
+/// [`Error::Timeout`], from [`Guard::flush`](crate::Guard::flush).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

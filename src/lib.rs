@@ -48,6 +48,7 @@ mod capture;
 mod clock;
 mod console;
 mod contract;
+mod diag;
 mod encode;
 mod error;
 mod exporter;

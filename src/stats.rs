@@ -1,11 +1,15 @@
-//! Counters kept by the layer and the writer, readable at any time.
+//! What the pipeline has done so far: the public [`Stats`] snapshot and the
+//! live counters behind it (owned by the self-metrics).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// A snapshot of what the telemetry pipeline has done so far.
 ///
-/// Read it with [`Guard::stats`](crate::Guard::stats). The same numbers are
-/// exported as the `telemetry_*` self-metrics.
+/// Read it with [`Guard::stats`](crate::Guard::stats). The lines not written
+/// (each `dropped_*`, `unwritten` and `shutdown_unwritten`) and
+/// `write_errors` are also exported as the self-metrics
+/// `telemetry_dropped_events_total{reason}` and
+/// `telemetry_write_errors_total`; the other fields are here only.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -65,14 +69,5 @@ impl Counters {
             files_deleted: self.files_deleted.load(Relaxed),
             files_compressed: self.files_compressed.load(Relaxed),
         }
-    }
-}
-
-/// Prints an internal problem on stderr with the crate prefix, if enabled.
-///
-/// The layer never emits `tracing` events about itself: they would loop.
-pub(crate) fn diag(enabled: bool, msg: std::fmt::Arguments<'_>) {
-    if enabled {
-        eprintln!("evt-telemetry: {msg}");
     }
 }

@@ -2,30 +2,8 @@
 //!
 //! Each `[[metric]]` table is one [`MetricRule`]; unknown keys are errors.
 //!
-//! ```toml
-//! [[metric]]
-//! name = "openrouter_errors_total"     # required
-//! kind = "counter"                     # required: counter | gauge | histogram | daily_sum
-//! evt = "openrouter_error"             # required: the events' `evt`
-//! levels = ["error", "critical"]       # default: all levels
-//! when = { outcome = "error" }         # default: always; also {field = "outcome", equals = "error"}
-//!                                      #   or a list of those; all must hold
-//! value = "cost_usd"                   # counters: default +1; required for the other kinds
-//! labels = ["status", "code", "model"] # event/span fields used as labels, in order
-//! static_labels = { team = "nlp" }     # fixed labels, after the field labels, in name order
-//! help = "Failed OpenRouter calls"     # default: generated from the rule
-//! unit = "seconds"                     # default: none
-//! buckets = [0.1, 0.5, 1.0]            # histograms only; default by unit/name
-//! max_series = 1000                    # default: the builder's (1,000)
-//! # Label sets created at zero. A list of values stands for each of them.
-//! precreate = [
-//!   { status = 401, code = "invalid_key", model = ["openai/gpt-4o-mini", "google/gemini-2.0-flash-001"] },
-//! ]
-//! ```
-//!
-//! `when` and `precreate` values may be strings, integers, floats or booleans;
-//! they are compared as the text a field value is written as (`429`, `0.5`,
-//! `true`).
+//! The format, every key with its default, is documented once, in the
+//! README's "Rules in TOML" section; the tests below hold it to that.
 
 use std::collections::BTreeMap;
 
@@ -233,6 +211,33 @@ fn expand(entry: BTreeMap<String, OneOrMany>) -> Option<Vec<Vec<(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README's "Rules in TOML" block, the one copy of the format.
+    fn readme_schema() -> &'static str {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("#### Rules in TOML").expect("the section")..];
+        let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        &section[start..start + section[start..].find("```").expect("its end")]
+    }
+
+    #[test]
+    fn the_documented_format_parses_and_names_every_key() {
+        let rules = parse_rules_toml(readme_schema(), "README").expect("the README's example");
+        assert_eq!(rules.len(), 1);
+        // The parser lists the keys it knows when it meets one it does not.
+        let probe = "[[metric]]\nname = \"x\"\nkind = \"counter\"\nevt = \"e\"\nbogus = 1\n";
+        let err = parse_rules_toml(probe, "probe")
+            .expect_err("an unknown key")
+            .to_string();
+        let known = &err[err.find("expected one of").expect("the known keys")..];
+        let keys: Vec<&str> = known.split('`').skip(1).step_by(2).collect();
+        assert_eq!(keys.len(), 13, "{err}");
+        for key in keys {
+            let written = format!("\n{key} = ");
+            assert!(readme_schema().contains(&written), "the README omits {key}");
+        }
+    }
+
     use crate::rules::engine::MetricsEngine;
     use crate::rules::engine::tests::{Ev, render_with, without_self};
 

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, unix_millis};
 use crate::contract::date::day_of;
+use crate::diag::diag;
 use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::daily_files::DailyFiles;
 use crate::sink::queue::{Batch, Queue, Run, Taken};
-use crate::stats::{Counters, diag};
+use crate::stats::Counters;
 
 /// Settings of the writer thread.
 #[derive(Debug, Clone)]
