@@ -82,7 +82,7 @@ impl Scratch {
     fn store_text(&mut self, value: &str, max: usize) -> Text {
         let start = self.arena.len();
         self.arena
-            .push_str(&value[..floor_char_boundary(value, max)]);
+            .push_str(&value[..value.floor_char_boundary(max)]);
         Text {
             range: start..self.arena.len(),
             original: value.len(),
@@ -102,17 +102,6 @@ impl Scratch {
     }
 }
 
-/// Largest index `<= max` that is a char boundary of `s`.
-pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if max >= s.len() {
-        return s.len();
-    }
-    (0..=max)
-        .rev()
-        .find(|&i| s.is_char_boundary(i))
-        .unwrap_or(0)
-}
-
 /// A `fmt::Write` that keeps the first `limit` bytes and counts the rest.
 struct Bounded<'a> {
     out: &'a mut String,
@@ -127,7 +116,7 @@ impl fmt::Write for Bounded<'_> {
         if s.len() <= room {
             self.out.push_str(s);
         } else if room > 0 {
-            self.out.push_str(&s[..floor_char_boundary(s, room)]);
+            self.out.push_str(&s[..s.floor_char_boundary(room)]);
         }
         Ok(())
     }
@@ -320,7 +309,7 @@ impl SpanVisitor<'_> {
     /// uses (a span keeps its fields for its whole life: no huge copies).
     fn clean(&self, name: &str, s: &str) -> String {
         let red = self.redactor.redact_field(name, s);
-        let kept = floor_char_boundary(&red, self.max);
+        let kept = red.floor_char_boundary(self.max);
         match red.len() - kept {
             0 => red.into_owned(),
             cut => format!("{}...[truncated {cut} bytes]", &red[..kept]),

@@ -2,7 +2,7 @@
 //! `{"ts":…,"level":…,"evt":…,"source":…,"msg":…,"meta":{…}}\n`.
 
 use crate::capture::value::EventView;
-use crate::capture::{Cap, Scratch, floor_char_boundary};
+use crate::capture::{Cap, Scratch};
 use crate::contract::level::LineLevel;
 use crate::encode::json::{self, TimestampCache};
 
@@ -116,7 +116,7 @@ fn escaped_prefix(text: &str, limit: usize) -> &str {
         let mut buf = [0; 4];
         used += json::escaped_len(c.encode_utf8(&mut buf));
         if used > limit {
-            return &text[..floor_char_boundary(text, i)];
+            return &text[..text.floor_char_boundary(i)];
         }
     }
     text

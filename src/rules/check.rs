@@ -57,17 +57,17 @@ fn check_labels(rule: &MetricRule) -> Result<(), String> {
 }
 
 fn check_options(rule: &MetricRule) -> Result<(), String> {
-    if let Some(help) = &rule.help {
-        if help.trim().is_empty() {
-            return Err("`help` is empty".into());
-        }
+    if let Some(help) = &rule.help
+        && help.trim().is_empty()
+    {
+        return Err("`help` is empty".into());
     }
-    if let Some(unit) = &rule.unit {
-        if unit.is_empty() || !unit.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
-            return Err(format!(
-                "unit {unit:?} is not a word like \"seconds\" or \"usd\""
-            ));
-        }
+    if let Some(unit) = &rule.unit
+        && (unit.is_empty() || !unit.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_'))
+    {
+        return Err(format!(
+            "unit {unit:?} is not a word like \"seconds\" or \"usd\""
+        ));
     }
     match (&rule.buckets, rule.kind) {
         (Some(_), k) if k != Kind::Histogram => {

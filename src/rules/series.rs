@@ -135,14 +135,7 @@ fn needs_cleaning(value: &str) -> bool {
 
 /// `s` cut to at most [`MAX_LABEL_BYTES`] at a character boundary.
 fn cut(s: &str) -> &str {
-    if s.len() <= MAX_LABEL_BYTES {
-        return s;
-    }
-    let mut end = MAX_LABEL_BYTES;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(MAX_LABEL_BYTES)]
 }
 
 /// What kind of handle a metric's series hold.

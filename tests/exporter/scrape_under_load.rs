@@ -53,7 +53,7 @@ fn emit_paced(t: u64, rate: u64, stop: &AtomicBool) -> u64 {
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..500 {
             let model = MODELS[(sent % 4) as usize];
-            if sent % 10 == 0 {
+            if sent.is_multiple_of(10) {
                 error!(
                     evt = "openrouter_call",
                     model,

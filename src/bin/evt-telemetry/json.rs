@@ -490,12 +490,12 @@ fn unicode_escape(chars: &mut std::str::Chars<'_>) -> char {
     };
     if (0xD800..0xDC00).contains(&hi) {
         let rest = chars.as_str();
-        if let Some(lo_hex) = rest.strip_prefix("\\u").and_then(|r| r.get(..4)) {
-            if let Ok(lo @ 0xDC00..=0xDFFF) = u32::from_str_radix(lo_hex, 16) {
-                chars.nth(5);
-                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                return char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER);
-            }
+        if let Some(lo_hex) = rest.strip_prefix("\\u").and_then(|r| r.get(..4))
+            && let Ok(lo @ 0xDC00..=0xDFFF) = u32::from_str_radix(lo_hex, 16)
+        {
+            chars.nth(5);
+            let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+            return char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER);
         }
     }
     char::from_u32(hi).unwrap_or(char::REPLACEMENT_CHARACTER)

@@ -209,7 +209,7 @@ where
 
     fn line(&mut self, file: &LogFile, line_no: u64, buf: &[u8]) -> Result<Flow, CliError> {
         self.summary.lines += 1;
-        if self.summary.lines % PROGRESS_EVERY == 0 {
+        if self.summary.lines.is_multiple_of(PROGRESS_EVERY) {
             self.checker.progress(self.bytes.get(), self.summary.lines);
         }
         match self.checker.check(&file.path, line_no, buf) {

@@ -203,7 +203,7 @@ impl Redactor {
             return patterns::redact_builtin_into(&self.value_names, value, out, max);
         }
         let red = self.redact(value);
-        out.push_str(&red[..crate::capture::floor_char_boundary(&red, max)]);
+        out.push_str(&red[..red.floor_char_boundary(max)]);
         red.len()
     }
 
@@ -544,10 +544,7 @@ mod tests {
     }
 
     fn planted(prefix: &str, secret: &str, suffix: &str, cut: usize) -> String {
-        let cut = (0..=cut.min(prefix.len()))
-            .rev()
-            .find(|&i| prefix.is_char_boundary(i))
-            .unwrap_or(0);
+        let cut = prefix.floor_char_boundary(cut);
         format!("{}{secret}{}{suffix}", &prefix[..cut], &prefix[cut..])
     }
 
@@ -600,7 +597,7 @@ mod tests {
             let mut out = String::from("prefix|");
             let len = red.redact_into(&text, &mut out, max);
             prop_assert_eq!(len, want.len());
-            let cut = crate::capture::floor_char_boundary(&want, max);
+            let cut = want.floor_char_boundary(max);
             prop_assert_eq!(&out["prefix|".len()..], &want[..cut]);
         }
 
