@@ -60,6 +60,7 @@ mod rules;
 mod self_metrics;
 mod sink;
 mod stats;
+mod words;
 
 pub use builder::{Telemetry, TelemetryBuilder};
 pub use capture::redact::{REDACTED, Redactor, RedactorBuilder};

@@ -11,9 +11,10 @@ use std::ops::Range;
 use tracing::field::{Field, Visit};
 
 use crate::capture::redact::{REDACTED, Redactor};
-use crate::capture::value::{EventView, FieldValue, OwnedValue, Value, bytes_eq};
+use crate::capture::value::{EventView, FieldValue, OwnedValue, Value};
 use crate::contract::level::LineLevel;
 use crate::encode::json;
+use crate::words::bytes_eq;
 
 /// Text kept in the scratch arena: its range, and the byte length the
 /// value had before any cut.

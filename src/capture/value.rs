@@ -78,39 +78,6 @@ impl OwnedValue {
     }
 }
 
-/// Equality of short byte strings in whole words, without a `memcmp` call
-/// (field names and label values are tens of bytes, where the call costs
-/// more than the comparison): 8 bytes at a time, the tail as one last
-/// (overlapping) word.
-pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| {
-        let w: Option<[u8; 8]> = s.get(at..at + 8).and_then(|w| w.try_into().ok());
-        w.map(u64::from_ne_bytes)
-    };
-    if n < 8 {
-        let half = |s: &[u8], at: usize| {
-            let w: Option<[u8; 4]> = s.get(at..at + 4).and_then(|w| w.try_into().ok());
-            w.map(u32::from_ne_bytes)
-        };
-        return match n {
-            4.. => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-            _ => a.iter().zip(b).all(|(x, y)| x == y),
-        };
-    }
-    let mut at = 0;
-    while at + 8 < n {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    word(a, n - 8) == word(b, n - 8)
-}
-
 /// What the metric rules see of one logged event: its top-level keys and a
 /// way to look up any event or span field by name (event fields win over
 /// span fields, inner spans over outer ones), after redaction.
@@ -133,13 +100,5 @@ mod tests {
         assert_eq!(FieldValue::U64(7).as_f64(), Some(7.0));
         assert_eq!(FieldValue::Bool(true).as_f64(), None);
         assert_eq!(FieldValue::Str("abc").as_f64(), None);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn bytes_eq_is_slice_equality(a in proptest::collection::vec(0u8..4, 0..40), b in proptest::collection::vec(0u8..4, 0..40)) {
-            proptest::prop_assert_eq!(bytes_eq(&a, &b), a == b);
-            proptest::prop_assert!(bytes_eq(&a, &a));
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! millisecond RFC 3339 timestamp, written straight into a byte buffer.
 
 use crate::contract::date::date_string;
+use crate::words::{first, json_special, word_at};
 
 /// Bytes that must be escaped in a JSON string.
 const NEEDS_ESCAPE: [bool; 256] = {
@@ -31,49 +32,27 @@ pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Index of the first byte of `bytes` that needs escaping.
+/// Index of the first byte of `bytes` that needs escaping. A word's lowest
+/// flag is exact (see [`words::zero_bytes`](crate::words::zero_bytes)), and
+/// the bytes before it in the last, overlapping word were already clean.
 #[inline(always)]
 fn first_escape(bytes: &[u8]) -> Option<usize> {
-    let word = |i: usize| {
-        let mut w = [0; 8];
-        w.copy_from_slice(&bytes[i..i + 8]);
-        escape_mask(u64::from_le_bytes(w))
-    };
     let n = bytes.len();
     if n < 8 {
         return bytes.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]);
     }
+    let found = |at: usize| {
+        let hits = word_at(bytes, at).map_or(0, json_special);
+        (hits != 0).then(|| at + first(hits))
+    };
     let mut i = 0;
     while i + 8 <= n {
-        if word(i) != 0 {
-            return position_from(bytes, i);
+        if let Some(at) = found(i) {
+            return Some(at);
         }
         i += 8;
     }
-    // The last (overlapping) word covers the tail.
-    if i < n && word(n - 8) != 0 {
-        return position_from(bytes, n - 8);
-    }
-    None
-}
-
-fn position_from(bytes: &[u8], from: usize) -> Option<usize> {
-    let found = bytes[from..]
-        .iter()
-        .position(|&b| NEEDS_ESCAPE[usize::from(b)]);
-    found.map(|i| from + i)
-}
-
-/// Non-zero if a byte of `w` is below 0x20, a quote or a backslash (SWAR).
-#[inline]
-fn escape_mask(w: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(LO) & !x;
-    let below_space = w.wrapping_sub(LO * 0x20) & !w;
-    let quote = zero(w ^ (LO * u64::from(b'"')));
-    let backslash = zero(w ^ (LO * u64::from(b'\\')));
-    (below_space | quote | backslash) & HI
+    if i < n { found(n - 8) } else { None }
 }
 
 #[cold]

@@ -6,10 +6,11 @@ use std::cell::RefCell;
 
 use thread_local::ThreadLocal;
 
-use crate::capture::value::{EventView, FieldValue, bytes_eq};
+use crate::capture::value::{EventView, FieldValue};
 use crate::contract::level::LineLevel;
 use crate::rules::plan::Plans;
 use crate::rules::series::{Handle, LabelKey, MAX_LABEL_BYTES};
+use crate::words::bytes_eq;
 
 /// Every thread's [`Recent`] for one engine.
 #[derive(Debug, Default)]

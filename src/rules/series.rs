@@ -13,8 +13,9 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, SharedString};
 
-use crate::capture::value::{FieldValue, bytes_eq};
+use crate::capture::value::FieldValue;
 use crate::rules::daily::DailyGauge;
+use crate::words::bytes_eq;
 
 /// Label values longer than this many bytes are cut (at a character boundary).
 pub(crate) const MAX_LABEL_BYTES: usize = 256;

@@ -2,6 +2,7 @@
 //! JSON grammar and hands out borrowed slices of the values, without building
 //! a tree or allocating (escaped strings are decoded only when asked).
 
+use crate::words::{first, json_special, word_at};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -401,22 +402,11 @@ impl<'a> Cursor<'a> {
 /// after `from`, or `bytes.len()`. Looks at eight bytes at a time: strings
 /// are most of a line, so this is the scanner's hot loop.
 fn find_special(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        // UNWRAP: `chunk` is exactly eight bytes.
-        let w = u64::from_le_bytes(chunk.try_into().unwrap());
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let backslash = w ^ (ONES * u64::from(b'\\'));
-        // Per byte: high bit set where the byte is zero / below 0x20. Borrows
-        // can only flag bytes *after* a true hit, so the lowest flag is exact.
-        let hits = (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (w.wrapping_sub(ONES * 0x20) & !w);
-        let hits = hits & HIGH;
+    while let Some(w) = word_at(bytes, i) {
+        let hits = json_special(w);
         if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
+            return i + first(hits);
         }
         i += 8;
     }

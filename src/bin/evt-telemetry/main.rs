@@ -8,6 +8,7 @@ mod args;
 #[allow(dead_code)]
 #[path = "../../contract/mod.rs"]
 mod contract;
+// Word-at-a-time byte scans, shared with the library.
 mod costs;
 mod error;
 mod files;
@@ -19,6 +20,9 @@ mod progress;
 mod quantiles;
 mod query;
 mod report;
+#[allow(dead_code)]
+#[path = "../../words.rs"]
+mod words;
 
 mod scan;
 mod stats;
