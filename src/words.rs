@@ -9,8 +9,13 @@ pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
 /// `0x80` in every byte.
 pub(crate) const HI: u64 = 0x8080_8080_8080_8080;
 
-/// The eight bytes at `at` as a little-endian word (byte `at` lowest), if
-/// there are eight.
+/// Eight bytes as a little-endian word (the first byte lowest).
+#[inline(always)]
+pub(crate) fn word(chunk: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*chunk)
+}
+
+/// The eight bytes at `at` as a word (see [`word`]), if there are eight.
 #[inline(always)]
 pub(crate) fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
     let w: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
@@ -36,7 +41,9 @@ pub(crate) fn eq_bytes(w: u64, b: u8) -> u64 {
 #[inline(always)]
 pub(crate) fn json_special(w: u64) -> u64 {
     let below_space = w.wrapping_sub(LO * 0x20) & !w;
-    (below_space & HI) | eq_bytes(w, b'"') | eq_bytes(w, b'\\')
+    let quote = zero_bytes(w ^ (LO * u64::from(b'"')));
+    let backslash = zero_bytes(w ^ (LO * u64::from(b'\\')));
+    (below_space | quote | backslash) & HI
 }
 
 /// The index of the lowest flagged byte of a mask.
@@ -65,14 +72,9 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
             _ => a.iter().zip(b).all(|(x, y)| x == y),
         };
     }
-    let mut at = 0;
-    while at + 8 < n {
-        if word_at(a, at) != word_at(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    word_at(a, n - 8) == word_at(b, n - 8)
+    let ((wa, _), (wb, _)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    let last = |s: &[u8]| s.last_chunk::<8>().map(word);
+    wa.iter().zip(wb).all(|(x, y)| word(x) == word(y)) && last(a) == last(b)
 }
 
 #[cfg(test)]

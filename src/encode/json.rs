@@ -2,7 +2,7 @@
 //! millisecond RFC 3339 timestamp, written straight into a byte buffer.
 
 use crate::contract::date::date_string;
-use crate::words::{first, json_special, word_at};
+use crate::words::{first, json_special, word};
 
 /// Bytes that must be escaped in a JSON string.
 const NEEDS_ESCAPE: [bool; 256] = {
@@ -41,18 +41,16 @@ fn first_escape(bytes: &[u8]) -> Option<usize> {
     if n < 8 {
         return bytes.iter().position(|&b| NEEDS_ESCAPE[usize::from(b)]);
     }
-    let found = |at: usize| {
-        let hits = word_at(bytes, at).map_or(0, json_special);
-        (hits != 0).then(|| at + first(hits))
-    };
-    let mut i = 0;
-    while i + 8 <= n {
-        if let Some(at) = found(i) {
-            return Some(at);
+    let (words, tail) = bytes.as_chunks::<8>();
+    for (k, chunk) in words.iter().enumerate() {
+        let hits = json_special(word(chunk));
+        if hits != 0 {
+            return Some(8 * k + first(hits));
         }
-        i += 8;
     }
-    if i < n { found(n - 8) } else { None }
+    let last = bytes.last_chunk::<8>().filter(|_| !tail.is_empty())?;
+    let hits = json_special(word(last));
+    (hits != 0).then(|| n - 8 + first(hits))
 }
 
 #[cold]

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::{NameSet, REDACTED, ends_with_name};
+use crate::words::{LO, eq_bytes, word_at};
 
 /// Minimum number of key characters after `sk-` for an API key.
 const SK_MIN_LEN: usize = 20;
@@ -84,11 +85,7 @@ fn builtin_spans(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
             try_rules_at(names, &mut scan, i, b);
         }
     };
-    let word = |at: usize| {
-        let mut w = [0; 8];
-        w.copy_from_slice(&bytes[at..at + 8]);
-        trigger_mask(u64::from_le_bytes(w))
-    };
+    let word = |at: usize| word_at(bytes, at).map_or(0, trigger_mask);
     let mut visit_all = |base: usize, mut mask: u64| {
         while mask != 0 {
             visit(base + mask.trailing_zeros() as usize / 8);
@@ -117,14 +114,8 @@ fn builtin_spans(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
 /// no trigger byte is ever missed.
 #[inline(always)]
 fn trigger_mask(w: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let is = |x: u64, b: u8| {
-        let x = x ^ (LO * u64::from(b));
-        x.wrapping_sub(LO) & !x
-    };
     let folded = w | (LO * 0x20);
-    (is(folded, b'b') | is(folded, b's') | is(w, b'=') | is(w, b':')) & HI
+    eq_bytes(folded, b'b') | eq_bytes(folded, b's') | eq_bytes(w, b'=') | eq_bytes(w, b':')
 }
 
 /// A cheap look at the next byte, keeping the scan loop tight for the
