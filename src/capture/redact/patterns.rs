@@ -65,11 +65,11 @@ pub(super) fn redact_builtin_into(
 ) -> usize {
     let spans = builtin_spans(names, value);
     if spans.is_empty() {
-        out.push_str(&value[..floor_char(value, max.min(value.len()))]);
+        out.push_str(&value[..value.floor_char_boundary(max)]);
         value.len()
     } else {
         let red = replace_spans(value, spans);
-        out.push_str(&red[..floor_char(&red, max.min(red.len()))]);
+        out.push_str(&red[..red.floor_char_boundary(max)]);
         red.len()
     }
 }
@@ -407,7 +407,10 @@ fn replace_spans(text: &str, mut spans: Vec<(usize, usize)>) -> String {
     let mut out = String::with_capacity(text.len() + spans.len() * REDACTED.len());
     let mut at = 0;
     for (start, end) in spans {
-        let (start, end) = (floor_char(text, start.max(at)), ceil_char(text, end));
+        let (start, end) = (
+            text.floor_char_boundary(start.max(at)),
+            text.ceil_char_boundary(end),
+        );
         if end <= at {
             continue;
         }
@@ -417,20 +420,6 @@ fn replace_spans(text: &str, mut spans: Vec<(usize, usize)>) -> String {
     }
     out.push_str(&text[at..]);
     out
-}
-
-fn floor_char(text: &str, mut i: usize) -> usize {
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil_char(text: &str, mut i: usize) -> usize {
-    while !text.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 #[cfg(test)]
