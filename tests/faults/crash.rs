@@ -22,14 +22,10 @@ const CHILD_ENV: &str = "EVT_CRASH_CHILD_DIR";
 const RUNS: u64 = 20;
 const THREADS: u64 = 4;
 
-/// The child: 4 threads emitting numbered events as fast as they can, the
-/// main thread printing `written <lines_written>` every 2 ms, until killed.
-#[test]
-#[ignore = "a child process entry point, started by the crash test"]
-fn crash_child_writer() {
-    let Some(dir) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
+/// The child's role (the crash test re-run with `CHILD_ENV` set): 4
+/// threads emitting numbered events as fast as they can, the main thread
+/// printing `written <lines_written>` every 2 ms, until killed.
+fn child_writer(dir: std::ffi::OsString) {
     let run: u64 = std::env::var("EVT_CRASH_RUN").unwrap().parse().unwrap();
     let clock = ManualClock::at_ms(T0_MS);
     let (layer, guard) = builder(Path::new(&dir), &clock).build().unwrap();
@@ -61,7 +57,7 @@ struct Killed {
 
 fn run_and_kill(dir: &Path, run: u64, rng: &mut Rng) -> Killed {
     let mut child = child_test(
-        "crash::crash_child_writer",
+        "crash::sigkill_at_random_moments_leaves_only_whole_ordered_lines",
         CHILD_ENV,
         &dir.to_string_lossy(),
     )
@@ -137,8 +133,8 @@ fn check_appended(path: &Path, from: u64, run: u64, reported: u64) -> (u64, u64)
 
 #[test]
 fn sigkill_at_random_moments_leaves_only_whole_ordered_lines() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        return;
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        return child_writer(dir);
     }
     let dir = tempfile::tempdir().unwrap();
     let path = day_file(dir.path(), "2025-10-06");
