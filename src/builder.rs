@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Subscriber;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{EnvFilter, Filtered, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -16,7 +16,7 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::capture::redact::Redactor;
 use crate::clock::{Clock, SystemClock, unix_millis};
-use crate::console::console_layer;
+use crate::console::{ConsoleLayer, console_layer};
 use crate::contract::date::day_of;
 use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, IpNet};
@@ -68,7 +68,7 @@ impl Telemetry {
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 10 s |
 /// | [`redactor`](Self::redactor) | built-in names and patterns |
 /// | [`span_fields`](Self::span_fields) | on |
-/// | [`console_level`](Self::console_level) (only for `init`) | `INFO` |
+/// | [`console_level`](Self::console_level) (only for `init`) | `INFO`, or `RUST_LOG` when set |
 /// | [`stderr_diagnostics`](Self::stderr_diagnostics) | on |
 /// | [`clock`](Self::clock) | [`SystemClock`] |
 /// | [`rule`](Self::rule), [`rules_toml_file`](Self::rules_toml_file) | no rules (self-metrics only) |
@@ -236,9 +236,11 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Print internal problems (write errors, retention errors) on stderr,
-    /// prefixed `evt-telemetry:`. A shutdown timeout is always printed.
-    /// Defaults to on.
+    /// Print internal problems (write errors, retention errors) and set-up
+    /// mistakes (a global filter dropping `evt` events, events after the
+    /// guard is gone, events before a metrics recorder exists) on stderr,
+    /// once each, prefixed `evt-telemetry:`. A shutdown timeout is always
+    /// printed. Defaults to on.
     pub fn stderr_diagnostics(mut self, on: bool) -> Self {
         self.stderr = on;
         self
@@ -303,8 +305,12 @@ impl TelemetryBuilder {
     }
 
     /// Lowest level the human-readable stderr layer installed by
-    /// [`init`](Self::init) shows (its fields are redacted like the files).
-    /// `LevelFilter::OFF` installs no such layer. Defaults to `INFO`.
+    /// [`init`](Self::init) shows (its fields are redacted like the files)
+    /// when `RUST_LOG` is not set; when it is, `RUST_LOG` (`EnvFilter`
+    /// syntax) decides what the console shows instead. Either way this
+    /// filters the console only, never the evt lines and metrics.
+    /// `LevelFilter::OFF` installs no console layer at all, whatever
+    /// `RUST_LOG` says. Defaults to `INFO`.
     pub fn console_level(mut self, level: LevelFilter) -> Self {
         self.console_level = level;
         self
@@ -388,8 +394,7 @@ impl TelemetryBuilder {
             queue.clone(),
             engine.clone(),
             self.clock,
-            self.max_line_bytes,
-            self.span_fields,
+            (self.max_line_bytes, self.span_fields, self.stderr),
         );
         let layer = EvtLayer::new(inner).with_filter(EvtFilter::new(self.span_fields));
         let guard = Guard::new(queue, own, handle, self.shutdown_timeout);
@@ -422,16 +427,22 @@ impl TelemetryBuilder {
     }
 
     /// The common case in one call: installs a global subscriber made of a
-    /// registry, a human-readable `fmt` layer (INFO and above, on stderr)
-    /// and this layer. No metrics exporter (see
+    /// registry, this layer, and a redacting human-readable
+    /// [`console_layer`](crate::console_layer) on stderr, filtered by
+    /// `RUST_LOG` when it is set (`EnvFilter` syntax: `info`,
+    /// `my_crate=debug,info`, ...) and by
+    /// [`console_level`](Self::console_level) (INFO) otherwise. The filter
+    /// is the console's own: every `evt` event still becomes a line. No
+    /// metrics exporter (see
     /// [`init_with_prometheus`](Self::init_with_prometheus)).
     ///
     /// # Errors
     ///
-    /// As [`build`](Self::build), plus [`Error::AlreadyInstalled`] when a
+    /// As [`build`](Self::build), plus [`Error::Config`] naming `RUST_LOG`
+    /// when it cannot be parsed, and [`Error::AlreadyInstalled`] when a
     /// global subscriber exists.
     pub fn init(self) -> Result<Guard, Error> {
-        let console = console_layer(self.redactor.clone(), self.console_level);
+        let console = self.console()?;
         let (layer, guard) = self.build()?;
         install_subscriber(layer, console)?;
         Ok(guard)
@@ -443,10 +454,21 @@ impl TelemetryBuilder {
     ///
     /// As both.
     pub fn init_with_prometheus(self) -> Result<Guard, Error> {
-        let console = console_layer(self.redactor.clone(), self.console_level);
+        let console = self.console()?;
         let (layer, guard) = self.install_prometheus()?;
         install_subscriber(layer, console)?;
         Ok(guard)
+    }
+
+    /// The console layer `init` installs, if any, behind its own filter.
+    fn console(&self) -> Result<Option<Console>, Error> {
+        if self.console_level == LevelFilter::OFF {
+            return Ok(None);
+        }
+        let filter = console_filter(std::env::var("RUST_LOG").ok(), self.console_level)?;
+        Ok(Some(
+            console_layer(self.redactor.clone()).with_filter(filter),
+        ))
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -521,10 +543,21 @@ fn restore_daily_sums(engine: &MetricsEngine, files: &DailyFiles, today: i64) {
 }
 
 type Base = tracing_subscriber::layer::Layered<TelemetryLayer<Registry>, Registry>;
+type Console = Filtered<ConsoleLayer<Base>, EnvFilter, Base>;
+
+/// The console's filter: `rust_log` when set and not blank, else `level`.
+fn console_filter(rust_log: Option<String>, level: LevelFilter) -> Result<EnvFilter, Error> {
+    match rust_log.filter(|v| !v.trim().is_empty()) {
+        Some(v) => EnvFilter::builder()
+            .parse(&v)
+            .map_err(|e| Error::Config(format!("RUST_LOG={v:?}: {e}"))),
+        None => Ok(EnvFilter::default().add_directive(level.into())),
+    }
+}
 
 fn install_subscriber(
     layer: TelemetryLayer<Registry>,
-    console: impl Layer<Base> + Send + Sync,
+    console: Option<Console>,
 ) -> Result<(), Error> {
     tracing_subscriber::registry()
         .with(layer)

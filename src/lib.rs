@@ -59,12 +59,14 @@ mod layer;
 mod rules;
 mod self_metrics;
 mod sink;
+mod startup_check;
 mod stats;
 mod words;
 
 pub use builder::{Telemetry, TelemetryBuilder};
 pub use capture::redact::{REDACTED, Redactor, RedactorBuilder};
 pub use clock::{Clock, SystemClock};
+pub use console::{ConsoleLayer, RedactingFields, console_layer};
 pub use contract::level::LineLevel;
 pub use error::Error;
 pub use exporter::PrometheusExporter;
