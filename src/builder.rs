@@ -22,6 +22,8 @@ use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, IpNet};
 use crate::guard::Guard;
 use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
+use crate::own_recorder::RuleMetrics;
+use crate::rules::check::check_buckets;
 use crate::rules::engine::MetricsEngine;
 use crate::rules::from_toml::parse_rules_toml;
 use crate::rules::rule::MetricRule;
@@ -74,6 +76,7 @@ impl Telemetry {
 /// | [`rule`](Self::rule), [`rules_toml_file`](Self::rules_toml_file) | no rules (self-metrics only) |
 /// | [`max_series_per_metric`](Self::max_series_per_metric) | 1,000 |
 /// | [`prometheus_listen`](Self::prometheus_listen) | `127.0.0.1:9000` |
+/// | [`prometheus_buckets`](Self::prometheus_buckets) | none (the application's histograms render as summaries) |
 #[derive(Debug)]
 #[must_use]
 pub struct TelemetryBuilder {
@@ -297,6 +300,33 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Real buckets for one of the application's own histograms (one it
+    /// records with `metrics::histogram!`, not a rule's), by its full name:
+    /// the exporter then renders `_bucket` series for it instead of a
+    /// summary. Applied by [`install_prometheus`](Self::install_prometheus)
+    /// and by [`Guard::configure_prometheus`]. Bounds must be finite and
+    /// strictly increasing (`+Inf` is added); a rule's histogram takes its
+    /// buckets from the rule. Repeatable. Defaults to none.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), evt_telemetry::Error> {
+    /// let (layer, guard) = evt_telemetry::Telemetry::builder()
+    ///     .prometheus_buckets("http_request_duration_seconds", [0.01, 0.05, 0.1, 0.5, 1.0])
+    ///     .install_prometheus::<tracing_subscriber::Registry>()?;
+    /// metrics::histogram!("http_request_duration_seconds").record(0.042);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prometheus_buckets(
+        mut self,
+        metric: impl Into<String>,
+        bounds: impl IntoIterator<Item = f64>,
+    ) -> Self {
+        let bounds = bounds.into_iter().collect();
+        self.exporter.app_buckets.push((metric.into(), bounds));
+        self
+    }
+
     /// Only peers in this network (`10.0.0.0/8`, `192.168.1.7`) may scrape;
     /// others get 403. Repeatable. Defaults to any peer that can connect.
     pub fn prometheus_allow(mut self, cidr: impl Into<String>) -> Self {
@@ -352,6 +382,7 @@ impl TelemetryBuilder {
         let mut exporter = self.exporter.clone();
         exporter.allowed = self.allowed_peers()?;
         exporter::check_global_labels(&exporter, &engine)?;
+        check_app_buckets(&exporter.app_buckets, &engine)?;
         let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
         let now_ms = unix_millis(self.clock.now());
         engine.self_metrics().set_start_time(now_ms as f64 / 1000.0);
@@ -397,7 +428,11 @@ impl TelemetryBuilder {
             (self.max_line_bytes, self.span_fields, self.stderr),
         );
         let layer = EvtLayer::new(inner).with_filter(EvtFilter::new(self.span_fields));
-        let guard = Guard::new(queue, own, handle, self.shutdown_timeout);
+        let mut guard = Guard::new(queue, own, handle, self.shutdown_timeout);
+        guard.keep_rules(RuleMetrics::new(
+            engine.clone(),
+            exporter.app_buckets.clone(),
+        ));
         Ok(Built {
             layer,
             guard,
@@ -531,6 +566,28 @@ impl TelemetryBuilder {
         }
         Ok(rules)
     }
+}
+
+/// The application's own histogram buckets: valid bounds, a name given once
+/// and not a rule's metric.
+fn check_app_buckets(app: &[(String, Vec<f64>)], engine: &MetricsEngine) -> Result<(), Error> {
+    let rules = engine.catalogue().histogram_buckets();
+    for (i, (name, bounds)) in app.iter().enumerate() {
+        let bad = |m: String| Err(Error::Config(format!("prometheus_buckets({name:?}): {m}")));
+        if name.is_empty() {
+            return bad("the metric name is empty".into());
+        }
+        if let Err(m) = check_buckets(bounds) {
+            return bad(m);
+        }
+        if app[..i].iter().any(|(n, _)| n == name) {
+            return bad("given twice".into());
+        }
+        if rules.iter().any(|(n, _)| n == name) {
+            return bad("a rule's histogram: set its buckets in the rule".into());
+        }
+    }
+    Ok(())
 }
 
 /// Restores today's daily sums from today's file (missing file: nothing to do).

@@ -56,6 +56,7 @@ mod exporter;
 mod fuzzing;
 mod guard;
 mod layer;
+mod own_recorder;
 mod rules;
 mod self_metrics;
 mod sink;

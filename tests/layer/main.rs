@@ -12,5 +12,6 @@ mod hostile_input;
 mod huge_field_value;
 mod line_contract;
 mod metrics_from_events;
+mod own_recorder;
 mod repeated_label_sets;
 mod secrets_never_leak;
