@@ -10,6 +10,7 @@ mod daily_files_and_writer;
 mod env_filter;
 mod hostile_input;
 mod huge_field_value;
+mod init_and_guard;
 mod line_contract;
 mod metrics_from_events;
 mod own_recorder;
