@@ -386,6 +386,7 @@ impl TelemetryBuilder {
         let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
         let now_ms = unix_millis(self.clock.now());
         engine.self_metrics().set_start_time(now_ms as f64 / 1000.0);
+        engine.set_stderr(self.stderr);
         let today = day_of(now_ms);
         for day in [today - 1, today] {
             let log_dir = |source| Error::LogDir {

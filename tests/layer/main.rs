@@ -7,6 +7,7 @@ mod common;
 
 mod concurrency_midnight;
 mod daily_files_and_writer;
+mod early_event;
 mod env_filter;
 mod hostile_input;
 mod huge_field_value;
