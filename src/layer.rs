@@ -21,6 +21,7 @@ use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor}
 use crate::clock::{Clock, unix_millis};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
+use crate::diag::diag;
 use crate::encode::json::{self, TimestampCache};
 use crate::encode::line;
 use crate::rules::engine::MetricsEngine;
@@ -261,13 +262,13 @@ impl EvtLayer {
     /// Prints a set-up problem on stderr, the first time only.
     fn say_once(&self, said: &AtomicBool, message: impl FnOnce() -> String) {
         if self.inner.stderr && !said.swap(true, Ordering::Relaxed) {
-            eprintln!("{}", message());
+            diag(true, format_args!("{}", message()));
         }
     }
 }
 
 /// Said once when an event arrives after the guard has stopped the writer.
-pub(crate) const CLOSED_MESSAGE: &str = "evt-telemetry: an evt event arrived after the Guard was dropped: \
+pub(crate) const CLOSED_MESSAGE: &str = "an evt event arrived after the Guard was dropped: \
      it is not written (nor any later one). Keep the guard for the life of the program: \
      bind it with `let _guard = ...`, not `let _ = ...`";
 

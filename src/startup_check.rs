@@ -108,7 +108,7 @@ pub(crate) fn filtered_message(events: &[Level], spans: &[Level]) -> Option<Stri
         ),
     };
     Some(format!(
-        "evt-telemetry: a global filter drops {what} before the evt-telemetry layer sees them: \
+        "a global filter drops {what} before the evt-telemetry layer sees them: \
          their lines, labels and metrics are lost. Filter the console layer only:\n    \
          tracing_subscriber::registry()\n        \
          .with(evt_layer)\n        \
@@ -142,7 +142,7 @@ mod tests {
         let msg = filtered_message(&[Level::DEBUG], &[Level::INFO, Level::DEBUG]).unwrap();
         assert!(
             msg.starts_with(
-                "evt-telemetry: a global filter drops evt events at debug and spans at info, debug (their fields) before"
+                "a global filter drops evt events at debug and spans at info, debug (their fields) before"
             ),
             "{msg}"
         );

@@ -16,6 +16,7 @@ use crate::capture::value::{EventView, FieldValue};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
 use crate::contract::read::JsonLine;
+use crate::diag::diag;
 use crate::error::Error;
 use crate::rules::catalogue::Catalogue;
 use crate::rules::compile::{self, LabelSource, MetricDef, MetricKind, RuleDef, level_bit};
@@ -140,7 +141,7 @@ fn table_for(m: &MetricDef) -> SeriesTable {
 // === impl MetricsEngine: first use ===
 
 /// Said once when an evt event arrives before any metrics recorder.
-pub(crate) const NO_RECORDER_MESSAGE: &str = "evt-telemetry: an evt event arrived before a metrics recorder \
+pub(crate) const NO_RECORDER_MESSAGE: &str = "an evt event arrived before a metrics recorder \
      was installed: its metric updates are skipped (its line is written), and metrics start with the first \
      event after one is installed. Install the recorder (install_prometheus(), or your own followed by \
      guard.register_metrics()) before logging";
@@ -181,7 +182,7 @@ impl MetricsEngine {
         {
             return;
         }
-        eprintln!("{NO_RECORDER_MESSAGE}");
+        diag(true, format_args!("{NO_RECORDER_MESSAGE}"));
     }
 
     fn apply_restored(&self) {
