@@ -151,7 +151,7 @@ fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
         return true;
     };
     sim.totals.errors.fetch_add(1, Relaxed);
-    info!(
+    error!(
         evt = "openrouter_call",
         source = COMPONENT,
         component = COMPONENT,

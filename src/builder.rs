@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Subscriber;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{EnvFilter, Filtered, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -16,12 +16,14 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::capture::redact::Redactor;
 use crate::clock::{Clock, SystemClock, unix_millis};
-use crate::console::console_layer;
+use crate::console::{ConsoleLayer, console_layer};
 use crate::contract::date::day_of;
 use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, IpNet};
 use crate::guard::Guard;
 use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
+use crate::own_recorder::RuleMetrics;
+use crate::rules::check::check_buckets;
 use crate::rules::engine::MetricsEngine;
 use crate::rules::from_toml::parse_rules_toml;
 use crate::rules::rule::MetricRule;
@@ -68,12 +70,13 @@ impl Telemetry {
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 10 s |
 /// | [`redactor`](Self::redactor) | built-in names and patterns |
 /// | [`span_fields`](Self::span_fields) | on |
-/// | [`console_level`](Self::console_level) (only for `init`) | `INFO` |
+/// | [`console_level`](Self::console_level) (only for `init`) | `INFO`, or `RUST_LOG` when set |
 /// | [`stderr_diagnostics`](Self::stderr_diagnostics) | on |
 /// | [`clock`](Self::clock) | [`SystemClock`] |
 /// | [`rule`](Self::rule), [`rules_toml_file`](Self::rules_toml_file) | no rules (self-metrics only) |
 /// | [`max_series_per_metric`](Self::max_series_per_metric) | 1,000 |
 /// | [`prometheus_listen`](Self::prometheus_listen) | `127.0.0.1:9000` |
+/// | [`prometheus_buckets`](Self::prometheus_buckets) | none (the application's histograms render as summaries) |
 #[derive(Debug)]
 #[must_use]
 pub struct TelemetryBuilder {
@@ -236,9 +239,11 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Print internal problems (write errors, retention errors) on stderr,
-    /// prefixed `evt-telemetry:`. A shutdown timeout is always printed.
-    /// Defaults to on.
+    /// Print internal problems (write errors, retention errors) and set-up
+    /// mistakes (a global filter dropping `evt` events, events after the
+    /// guard is gone, events before a metrics recorder exists) on stderr,
+    /// once each, prefixed `evt-telemetry:`. A shutdown timeout is always
+    /// printed. Defaults to on.
     pub fn stderr_diagnostics(mut self, on: bool) -> Self {
         self.stderr = on;
         self
@@ -295,6 +300,33 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Real buckets for one of the application's own histograms (one it
+    /// records with `metrics::histogram!`, not a rule's), by its full name:
+    /// the exporter then renders `_bucket` series for it instead of a
+    /// summary. Applied by [`install_prometheus`](Self::install_prometheus)
+    /// and by [`Guard::configure_prometheus`]. Bounds must be finite and
+    /// strictly increasing (`+Inf` is added); a rule's histogram takes its
+    /// buckets from the rule. Repeatable. Defaults to none.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), evt_telemetry::Error> {
+    /// let (layer, guard) = evt_telemetry::Telemetry::builder()
+    ///     .prometheus_buckets("http_request_duration_seconds", [0.01, 0.05, 0.1, 0.5, 1.0])
+    ///     .install_prometheus::<tracing_subscriber::Registry>()?;
+    /// metrics::histogram!("http_request_duration_seconds").record(0.042);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prometheus_buckets(
+        mut self,
+        metric: impl Into<String>,
+        bounds: impl IntoIterator<Item = f64>,
+    ) -> Self {
+        let bounds = bounds.into_iter().collect();
+        self.exporter.app_buckets.push((metric.into(), bounds));
+        self
+    }
+
     /// Only peers in this network (`10.0.0.0/8`, `192.168.1.7`) may scrape;
     /// others get 403. Repeatable. Defaults to any peer that can connect.
     pub fn prometheus_allow(mut self, cidr: impl Into<String>) -> Self {
@@ -303,8 +335,12 @@ impl TelemetryBuilder {
     }
 
     /// Lowest level the human-readable stderr layer installed by
-    /// [`init`](Self::init) shows (its fields are redacted like the files).
-    /// `LevelFilter::OFF` installs no such layer. Defaults to `INFO`.
+    /// [`init`](Self::init) shows (its fields are redacted like the files)
+    /// when `RUST_LOG` is not set; when it is, `RUST_LOG` (`EnvFilter`
+    /// syntax) decides what the console shows instead. Either way this
+    /// filters the console only, never the evt lines and metrics.
+    /// `LevelFilter::OFF` installs no console layer at all, whatever
+    /// `RUST_LOG` says. Defaults to `INFO`.
     pub fn console_level(mut self, level: LevelFilter) -> Self {
         self.console_level = level;
         self
@@ -346,9 +382,11 @@ impl TelemetryBuilder {
         let mut exporter = self.exporter.clone();
         exporter.allowed = self.allowed_peers()?;
         exporter::check_global_labels(&exporter, &engine)?;
+        check_app_buckets(&exporter.app_buckets, &engine)?;
         let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
         let now_ms = unix_millis(self.clock.now());
         engine.self_metrics().set_start_time(now_ms as f64 / 1000.0);
+        engine.set_stderr(self.stderr);
         let today = day_of(now_ms);
         for day in [today - 1, today] {
             let log_dir = |source| Error::LogDir {
@@ -388,11 +426,14 @@ impl TelemetryBuilder {
             queue.clone(),
             engine.clone(),
             self.clock,
-            self.max_line_bytes,
-            self.span_fields,
+            (self.max_line_bytes, self.span_fields, self.stderr),
         );
         let layer = EvtLayer::new(inner).with_filter(EvtFilter::new(self.span_fields));
-        let guard = Guard::new(queue, own, handle, self.shutdown_timeout);
+        let mut guard = Guard::new(queue, own, handle, self.shutdown_timeout);
+        guard.keep_rules(RuleMetrics::new(
+            engine.clone(),
+            exporter.app_buckets.clone(),
+        ));
         Ok(Built {
             layer,
             guard,
@@ -422,16 +463,22 @@ impl TelemetryBuilder {
     }
 
     /// The common case in one call: installs a global subscriber made of a
-    /// registry, a human-readable `fmt` layer (INFO and above, on stderr)
-    /// and this layer. No metrics exporter (see
+    /// registry, this layer, and a redacting human-readable
+    /// [`console_layer`](crate::console_layer) on stderr, filtered by
+    /// `RUST_LOG` when it is set (`EnvFilter` syntax: `info`,
+    /// `my_crate=debug,info`, ...) and by
+    /// [`console_level`](Self::console_level) (INFO) otherwise. The filter
+    /// is the console's own: every `evt` event still becomes a line. No
+    /// metrics exporter (see
     /// [`init_with_prometheus`](Self::init_with_prometheus)).
     ///
     /// # Errors
     ///
-    /// As [`build`](Self::build), plus [`Error::AlreadyInstalled`] when a
+    /// As [`build`](Self::build), plus [`Error::Config`] naming `RUST_LOG`
+    /// when it cannot be parsed, and [`Error::AlreadyInstalled`] when a
     /// global subscriber exists.
     pub fn init(self) -> Result<Guard, Error> {
-        let console = console_layer(self.redactor.clone(), self.console_level);
+        let console = self.console()?;
         let (layer, guard) = self.build()?;
         install_subscriber(layer, console)?;
         Ok(guard)
@@ -443,10 +490,21 @@ impl TelemetryBuilder {
     ///
     /// As both.
     pub fn init_with_prometheus(self) -> Result<Guard, Error> {
-        let console = console_layer(self.redactor.clone(), self.console_level);
+        let console = self.console()?;
         let (layer, guard) = self.install_prometheus()?;
         install_subscriber(layer, console)?;
         Ok(guard)
+    }
+
+    /// The console layer `init` installs, if any, behind its own filter.
+    fn console(&self) -> Result<Option<Console>, Error> {
+        if self.console_level == LevelFilter::OFF {
+            return Ok(None);
+        }
+        let filter = console_filter(std::env::var("RUST_LOG").ok(), self.console_level)?;
+        Ok(Some(
+            console_layer(self.redactor.clone()).with_filter(filter),
+        ))
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -511,6 +569,28 @@ impl TelemetryBuilder {
     }
 }
 
+/// The application's own histogram buckets: valid bounds, a name given once
+/// and not a rule's metric.
+fn check_app_buckets(app: &[(String, Vec<f64>)], engine: &MetricsEngine) -> Result<(), Error> {
+    let rules = engine.catalogue().histogram_buckets();
+    for (i, (name, bounds)) in app.iter().enumerate() {
+        let bad = |m: String| Err(Error::Config(format!("prometheus_buckets({name:?}): {m}")));
+        if name.is_empty() {
+            return bad("the metric name is empty".into());
+        }
+        if let Err(m) = check_buckets(bounds) {
+            return bad(m);
+        }
+        if app[..i].iter().any(|(n, _)| n == name) {
+            return bad("given twice".into());
+        }
+        if rules.iter().any(|(n, _)| n == name) {
+            return bad("a rule's histogram: set its buckets in the rule".into());
+        }
+    }
+    Ok(())
+}
+
 /// Restores today's daily sums from today's file (missing file: nothing to do).
 fn restore_daily_sums(engine: &MetricsEngine, files: &DailyFiles, today: i64) {
     let Ok(file) = fs::File::open(files.path_for(today)) else {
@@ -521,10 +601,21 @@ fn restore_daily_sums(engine: &MetricsEngine, files: &DailyFiles, today: i64) {
 }
 
 type Base = tracing_subscriber::layer::Layered<TelemetryLayer<Registry>, Registry>;
+type Console = Filtered<ConsoleLayer<Base>, EnvFilter, Base>;
+
+/// The console's filter: `rust_log` when set and not blank, else `level`.
+fn console_filter(rust_log: Option<String>, level: LevelFilter) -> Result<EnvFilter, Error> {
+    match rust_log.filter(|v| !v.trim().is_empty()) {
+        Some(v) => EnvFilter::builder()
+            .parse(&v)
+            .map_err(|e| Error::Config(format!("RUST_LOG={v:?}: {e}"))),
+        None => Ok(EnvFilter::default().add_directive(level.into())),
+    }
+}
 
 fn install_subscriber(
     layer: TelemetryLayer<Registry>,
-    console: impl Layer<Base> + Send + Sync,
+    console: Option<Console>,
 ) -> Result<(), Error> {
     tracing_subscriber::registry()
         .with(layer)

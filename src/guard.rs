@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::exporter::PrometheusExporter;
+use crate::own_recorder::RuleMetrics;
 use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::queue::Queue;
 use crate::stats::Stats;
@@ -23,7 +24,7 @@ use crate::stats::Stats;
 /// (`telemetry_dropped_events_total{reason="shutdown_timeout"}`,
 /// [`Stats::shutdown_unwritten`]). [`shutdown`](Self::shutdown) does the
 /// same as dropping and returns the final counters.
-#[must_use = "dropping the guard stops the writer: keep it alive while the program runs"]
+#[must_use = "dropping the guard stops the writer: bind it: `let _guard = …`, not `let _`"]
 #[derive(Debug)]
 pub struct Guard {
     queue: Arc<Queue>,
@@ -31,6 +32,9 @@ pub struct Guard {
     writer: Option<JoinHandle<()>>,
     shutdown_timeout: Duration,
     exporter: Option<PrometheusExporter>,
+    /// What serving the rules' metrics through the application's own
+    /// recorder needs (see `own_recorder.rs`).
+    rules: Option<RuleMetrics>,
 }
 
 /// How long a stopping guard waits, after the shutdown timeout, for the
@@ -94,7 +98,18 @@ impl Guard {
             writer: Some(writer),
             shutdown_timeout,
             exporter: None,
+            rules: None,
         }
+    }
+
+    /// Hands the guard what serving the rules through an own recorder needs.
+    pub(crate) fn keep_rules(&mut self, rules: RuleMetrics) {
+        self.rules = Some(rules);
+    }
+
+    /// The rules' metrics, set by `build()` on every guard it makes.
+    pub(crate) fn rules(&self) -> Option<&RuleMetrics> {
+        self.rules.as_ref()
     }
 
     /// Hands the running exporter to the guard, which stops it on drop.

@@ -5,13 +5,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use foldhash::fast::FixedState;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
-use tracing_core::Interest;
+use tracing_core::{Dispatch, Interest};
 use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
@@ -21,11 +21,13 @@ use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor}
 use crate::clock::{Clock, unix_millis};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
+use crate::diag::diag;
 use crate::encode::json::{self, TimestampCache};
 use crate::encode::line;
 use crate::rules::engine::MetricsEngine;
 use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::queue::{Pushed, Queue};
+use crate::startup_check;
 use crate::stats::Counters;
 
 /// The layer returned by [`TelemetryBuilder::build`](crate::TelemetryBuilder::build):
@@ -36,6 +38,35 @@ use crate::stats::Counters;
 /// when no layer wants them they cost what a disabled callsite costs.
 /// Per-layer filters need a [`Registry`](tracing_subscriber::Registry)-based
 /// subscriber.
+///
+/// A filter that should only decide what the console shows belongs on the
+/// console layer (`fmt::layer().with_filter(EnvFilter::from_default_env())`),
+/// not in front of this one: a global filter drops callsites for every layer.
+/// When the subscriber is assembled, the layer checks for that and says once
+/// on stderr what is dropped and the code to change (see
+/// [`stderr_diagnostics`](crate::TelemetryBuilder::stderr_diagnostics)).
+///
+/// The type names the subscriber below it (`S`): build the layer where the
+/// stack is composed, so `S` is inferred, rather than storing it in a struct
+/// first. For a layer added right after the registry, `S` is
+/// [`Registry`](tracing_subscriber::Registry):
+///
+/// ```no_run
+/// use evt_telemetry::{Telemetry, TelemetryLayer};
+/// use tracing_subscriber::{Layer as _, EnvFilter, Registry};
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// use tracing_subscriber::util::SubscriberInitExt as _;
+///
+/// # fn main() -> Result<(), evt_telemetry::Error> {
+/// let (layer, _guard): (TelemetryLayer<Registry>, _) = Telemetry::builder().build()?;
+/// tracing_subscriber::registry()
+///     .with(layer)
+///     .with(evt_telemetry::console_layer(Default::default())
+///         .with_filter(EnvFilter::from_default_env()))
+///     .init();
+/// # Ok(())
+/// # }
+/// ```
 pub type TelemetryLayer<S> = Filtered<EvtLayer, EvtFilter, S>;
 
 /// Selects the callsites the layer handles: events that have an `evt` field,
@@ -95,18 +126,23 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     max_line: usize,
     span_fields: bool,
+    /// Print set-up problems on stderr (`stderr_diagnostics`).
+    stderr: bool,
+    /// Set once a set-up problem has been printed (each is said once).
+    said_filtered: AtomicBool,
+    said_closed: AtomicBool,
 }
 
 impl Inner {
     /// What a layer shares with its clones: lines go to `queue`, metrics to
-    /// `engine` (and its self-metrics).
+    /// `engine` (and its self-metrics); set-up problems to stderr unless
+    /// `stderr` is off.
     pub(crate) fn new(
         redactor: Redactor,
         queue: Arc<Queue>,
         engine: Arc<MetricsEngine>,
         clock: Arc<dyn Clock>,
-        max_line: usize,
-        span_fields: bool,
+        (max_line, span_fields, stderr): (usize, bool, bool),
     ) -> Self {
         Inner {
             id: next_layer_id(),
@@ -117,6 +153,9 @@ impl Inner {
             clock,
             max_line,
             span_fields,
+            stderr,
+            said_filtered: AtomicBool::new(false),
+            said_closed: AtomicBool::new(false),
         }
     }
 }
@@ -213,7 +252,36 @@ impl EvtLayer {
                 Counters::add(&inner.own.counters().lines_queued, queued);
             }
             Pushed::Full => inner.own.dropped(DropReason::QueueFull, 1),
-            Pushed::Closed => inner.own.dropped(DropReason::Closed, 1),
+            Pushed::Closed => {
+                inner.own.dropped(DropReason::Closed, 1);
+                self.say_once(&inner.said_closed, || CLOSED_MESSAGE.to_string());
+            }
+        }
+    }
+
+    /// Prints a set-up problem on stderr, the first time only.
+    fn say_once(&self, said: &AtomicBool, message: impl FnOnce() -> String) {
+        if self.inner.stderr && !said.swap(true, Ordering::Relaxed) {
+            diag(true, format_args!("{}", message()));
+        }
+    }
+}
+
+/// Said once when an event arrives after the guard has stopped the writer.
+pub(crate) const CLOSED_MESSAGE: &str = "an evt event arrived after the Guard was dropped: \
+     it is not written (nor any later one). Keep the guard for the life of the program: \
+     bind it with `let _guard = ...`, not `let _ = ...`";
+
+impl EvtLayer {
+    /// Checks, once the subscriber is assembled, whether a global filter
+    /// drops `evt` events or spans before this layer (see `startup_check`).
+    fn check_filtering(&self, dispatch: &Dispatch) {
+        if !self.inner.stderr || self.inner.said_filtered.load(Ordering::Relaxed) {
+            return;
+        }
+        let (events, spans) = startup_check::dropped_levels(dispatch, self.inner.span_fields);
+        if let Some(message) = startup_check::filtered_message(&events, &spans) {
+            self.say_once(&self.inner.said_filtered, || message);
         }
     }
 }
@@ -233,6 +301,10 @@ impl<S> Layer<S> for EvtLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        self.check_filtering(dispatch);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();

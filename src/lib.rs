@@ -37,8 +37,38 @@
 //! # }
 //! ```
 //!
-//! The README documents the line contract, redaction, files and retention,
-//! the writer's guarantees, the rule format and the operations kit.
+//! Below: [the line contract](#the-line-contract) (what each line holds) and
+//! the [instrumentation guide](#instrumentation-guide) (which events the
+//! translation-pipeline preset expects, and the code that logs them).
+//!
+//! # Set-ups
+//!
+//! - **`EnvFilter` / `RUST_LOG`**: put the filter on the console layer
+//!   (`fmt::layer().with_filter(EnvFilter::from_default_env())`, or
+//!   [`console_layer`], which also redacts), not in front of this layer: a
+//!   global filter drops callsites for every layer. If one does, the layer
+//!   says so once on stderr when the subscriber is assembled, with the code
+//!   to change. [`TelemetryBuilder::init`] filters its console by `RUST_LOG`.
+//! - **Your own Prometheus recorder**: [`Guard::configure_prometheus`],
+//!   [`Guard::register_metrics`], [`Guard::render_prometheus`]; buckets for
+//!   the application's own histograms: [`TelemetryBuilder::prometheus_buckets`].
+//!   Install the recorder before the first event: metrics start with the
+//!   first event after a recorder exists (stderr says so once).
+//! - **Async services**: lossless by default, so a caller waits inside
+//!   `info!` while the queue is full; [`Guard::flush`] and
+//!   [`Guard::shutdown`] wait up to the shutdown timeout (call them from
+//!   `spawn_blocking`). [`TelemetryBuilder::lossy`] drops (and counts)
+//!   instead of waiting.
+//! - **Shutting down**: drop the guard or call [`Guard::shutdown`] before
+//!   the process exits; `std::process::exit` runs no destructors.
+//!
+//! The README details each (with figures), and documents redaction, files
+//! and retention, the writer's guarantees, the rule format and the
+//! operations kit: <https://github.com/evt-telemetry/evt-telemetry#readme>.
+//!
+#![doc = include_str!("../docs/LINE_CONTRACT.md")]
+//!
+#![doc = include_str!("../docs/INSTRUMENTATION.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -56,15 +86,18 @@ mod exporter;
 mod fuzzing;
 mod guard;
 mod layer;
+mod own_recorder;
 mod rules;
 mod self_metrics;
 mod sink;
+mod startup_check;
 mod stats;
 mod words;
 
 pub use builder::{Telemetry, TelemetryBuilder};
 pub use capture::redact::{REDACTED, Redactor, RedactorBuilder};
 pub use clock::{Clock, SystemClock};
+pub use console::{ConsoleLayer, RedactingFields, console_layer};
 pub use contract::level::LineLevel;
 pub use error::Error;
 pub use exporter::PrometheusExporter;

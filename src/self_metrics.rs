@@ -4,7 +4,8 @@
 //! The layer, the writer, the guard and the rule engine all count through
 //! [`SelfMetrics`], so a drop is counted once and reaches both [`Stats`] and
 //! `telemetry_dropped_events_total`. Its handles resolve, like the rules',
-//! against the recorder current on the thread of the first update.
+//! against the recorder current on the thread of the first update made
+//! while a recorder is installed (none are resolved before).
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -79,6 +80,15 @@ const OVERFLOW: Def = Def {
     labels: &["metric"],
     help: "Metric updates sent to the __overflow__ series because the metric had reached its label-set cap",
 };
+
+/// Whether a recorder other than the facade's no-op one is current here.
+///
+/// The facade offers no way to ask, and its no-op recorder is the only
+/// recorder without state: a zero-sized one is taken for it (a stateless
+/// recorder of your own counts as none; put it in a `Box` to be seen).
+pub(crate) fn recorder_installed() -> bool {
+    metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
+}
 
 /// The self-metric gauge of the time the layer was built.
 const START_TIME: &str = "telemetry_start_time_seconds";
@@ -175,7 +185,9 @@ impl SelfMetrics {
             DropReason::ShutdownTimeout => &self.counters.shutdown_unwritten,
         };
         Counters::add(stat, n);
-        self.ensure_init();
+        if !self.ensure_init() {
+            return;
+        }
         let mut key = LabelKey::default();
         key.push_str(reason.label());
         self.dropped.with_handle(&key, |h| increment(h, n));
@@ -184,18 +196,29 @@ impl SelfMetrics {
     /// One failed write attempt: in [`Stats`] and the metric.
     pub(crate) fn write_error(&self) {
         Counters::add(&self.counters.write_errors, 1);
-        self.ensure_init();
+        if !self.ensure_init() {
+            return;
+        }
         self.write_errors
             .with_handle(&LabelKey::default(), |h| increment(h, 1));
     }
 
     /// Describes the self-metrics and creates their zero series, once (tried
-    /// again if a recorder panicked the first time).
-    pub(crate) fn ensure_init(&self) {
+    /// again if a recorder panicked the first time). Returns whether handles
+    /// can be used: not while no recorder is installed, so that nothing
+    /// stays bound to the facade's no-op recorder for good.
+    pub(crate) fn ensure_init(&self) -> bool {
+        if self.init.is_completed() {
+            return true;
+        }
+        if !recorder_installed() {
+            return false;
+        }
         self.init.call_once_force(|_| {
             self.describe();
             self.precreate();
         });
+        true
     }
 
     fn describe(&self) {

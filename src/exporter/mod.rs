@@ -41,6 +41,9 @@ pub(crate) struct ExporterConfig {
     pub(crate) allowed: Vec<IpNet>,
     /// How often histogram samples are drained. Defaults to 5 s.
     pub(crate) upkeep_interval: Duration,
+    /// Buckets for the application's own histograms (not rules'), by full
+    /// metric name. Defaults to none.
+    pub(crate) app_buckets: Vec<(String, Vec<f64>)>,
 }
 
 impl Default for ExporterConfig {
@@ -50,6 +53,7 @@ impl Default for ExporterConfig {
             global_labels: Vec::new(),
             allowed: Vec::new(),
             upkeep_interval: Duration::from_secs(5),
+            app_buckets: Vec::new(),
         }
     }
 }
@@ -203,16 +207,30 @@ pub(crate) fn build_recorder(
     for (k, v) in &cfg.global_labels {
         builder = builder.add_global_label(k, v);
     }
-    for (name, buckets) in engine.catalogue().histogram_buckets() {
-        let message = format!("buckets for {name}");
+    Ok(with_buckets(builder, engine, &cfg.app_buckets)?.build_recorder())
+}
+
+/// `builder` with real buckets for every histogram rule and for the
+/// application's own histograms in `app_buckets`.
+///
+/// # Errors
+///
+/// [`Error::Exporter`] if the exporter refuses a bucket list.
+pub(crate) fn with_buckets(
+    mut builder: PrometheusBuilder,
+    engine: &MetricsEngine,
+    app_buckets: &[(String, Vec<f64>)],
+) -> Result<PrometheusBuilder, Error> {
+    let rules = engine.catalogue().histogram_buckets();
+    for (name, buckets) in rules.iter().chain(app_buckets) {
         builder = builder
-            .set_buckets_for_metric(Matcher::Full(name), &buckets)
+            .set_buckets_for_metric(Matcher::Full(name.clone()), buckets)
             .map_err(|e| Error::Exporter {
-                message: format!("{message}: {e}"),
+                message: format!("buckets for {name}: {e}"),
                 source: None,
             })?;
     }
-    Ok(builder.build_recorder())
+    Ok(builder)
 }
 
 /// Installs the Prometheus recorder globally and serves it over HTTP.

@@ -1,18 +1,22 @@
 //! Runs the metric rules on logged events, and keeps the self-metrics.
 //!
 //! The engine talks only to the `metrics` facade. Its handles are resolved
-//! once, on the first call on any thread, against the recorder current on
-//! that thread (a local one from `metrics::with_local_recorder`, else the
-//! global one): **install the recorder before the first event**, or every
-//! update goes to a no-op recorder for the life of the engine. New label sets
-//! seen later are registered the same way, on the thread that sees them.
+//! once, on the first call on any thread that has a recorder (a local one
+//! from `metrics::with_local_recorder`, else the global one). Until then
+//! nothing is resolved: updates are skipped (the lines are still written)
+//! and stderr says so once, so an event logged before the application
+//! installs its recorder cannot bind every handle to the facade's no-op
+//! recorder for good. New label sets seen later are registered the same
+//! way, on the thread that sees them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use crate::capture::value::{EventView, FieldValue};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
 use crate::contract::read::JsonLine;
+use crate::diag::diag;
 use crate::error::Error;
 use crate::rules::catalogue::Catalogue;
 use crate::rules::compile::{self, LabelSource, MetricDef, MetricKind, RuleDef, level_bit};
@@ -43,6 +47,10 @@ pub(crate) struct MetricsEngine {
     plans: Plans,
     daily: DailySums,
     init: Once,
+    /// Whether to say on stderr that events arrived before a recorder.
+    stderr: AtomicBool,
+    /// Set once that has been said.
+    said_no_recorder: AtomicBool,
     own: Arc<SelfMetrics>,
     /// Daily sums read back at start-up, applied when handles are first
     /// resolved (so they reach the recorder the events go to).
@@ -98,6 +106,8 @@ impl MetricsEngine {
             plans,
             daily: DailySums::new(daily),
             init: Once::new(),
+            stderr: AtomicBool::new(true),
+            said_no_recorder: AtomicBool::new(false),
             restored: Mutex::new(Vec::new()),
             recent: RecentMemory::default(),
         })
@@ -130,16 +140,49 @@ fn table_for(m: &MetricDef) -> SeriesTable {
 
 // === impl MetricsEngine: first use ===
 
+/// Said once when an evt event arrives before any metrics recorder.
+pub(crate) const NO_RECORDER_MESSAGE: &str = "an evt event arrived before a metrics recorder \
+     was installed: its metric updates are skipped (its line is written), and metrics start with the first \
+     event after one is installed. Install the recorder (install_prometheus(), or your own followed by \
+     guard.register_metrics()) before logging";
+
 impl MetricsEngine {
     /// Describes every metric and creates the zero series, once (tried again
-    /// if a recorder panicked the first time, rather than poisoning the engine).
-    pub(crate) fn ensure_init(&self) {
-        self.own.ensure_init();
+    /// if a recorder panicked the first time, rather than poisoning the
+    /// engine). Returns whether handles can be used: not while no recorder
+    /// is installed, so that nothing stays bound to the no-op recorder.
+    pub(crate) fn ensure_init(&self) -> bool {
+        if self.init.is_completed() {
+            return true;
+        }
+        if !self.own.ensure_init() {
+            self.say_no_recorder();
+            return false;
+        }
         self.init.call_once_force(|_| {
             self.catalogue().describe();
             self.create_zero_series();
             self.apply_restored();
         });
+        true
+    }
+
+    /// Whether to print set-up problems on stderr (`stderr_diagnostics`).
+    pub(crate) fn set_stderr(&self, on: bool) {
+        self.stderr.store(on, Ordering::Relaxed);
+    }
+
+    /// Says once on stderr that rule updates are skipped for want of a
+    /// recorder (only when there are rules: self-metrics alone are no reason
+    /// to speak to a files-only application).
+    fn say_no_recorder(&self) {
+        if self.metrics.is_empty()
+            || !self.stderr.load(Ordering::Relaxed)
+            || self.said_no_recorder.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        diag(true, format_args!("{NO_RECORDER_MESSAGE}"));
     }
 
     fn apply_restored(&self) {
@@ -205,7 +248,9 @@ fn static_value(s: &LabelSource) -> &str {
 impl MetricsEngine {
     /// Counts one logged line and applies every matching rule.
     pub(crate) fn on_event(&self, ev: &dyn EventView) {
-        self.ensure_init();
+        if !self.ensure_init() {
+            return;
+        }
         self.recent.with(&self.plans, self.rules.len(), |recent| {
             self.on_event_with(ev, recent)
         });
@@ -788,7 +833,9 @@ call_latency_seconds_count{model=\"m\"} 4
         let rule = MetricRule::histogram("translation_latency_seconds")
             .on("done")
             .value("latency_s");
-        let text = render_with(vec![rule], |e| e.ensure_init());
+        let text = render_with(vec![rule], |e| {
+            e.ensure_init();
+        });
         let want_buckets: String = crate::rules::rule::LATENCY_BUCKETS
             .iter()
             .map(|b| format!("translation_latency_seconds_bucket{{le=\"{b}\"}} 0\n"))

@@ -407,7 +407,9 @@ value = "cost_usd"
     #[test]
     fn the_preset_precreates_the_alerted_errors_for_every_model() {
         let rules = parse_rules_toml(PRESET, "examples/telemetry.toml").expect("preset parses");
-        let text = render_with(rules, |e| e.ensure_init());
+        let text = render_with(rules, |e| {
+            e.ensure_init();
+        });
         let mut want = String::from(
             "# HELP openrouter_errors_total Failed OpenRouter API calls, by HTTP status, error code, component and model\n\
              # TYPE openrouter_errors_total counter\n",

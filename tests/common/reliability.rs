@@ -68,6 +68,36 @@ pub fn in_own_process(name: &str, body: impl FnOnce()) {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), own.as_bytes());
 }
 
+/// Like [`in_own_process`], with environment variables set (`Some`) or
+/// removed (`None`) in the child only, and hands back what the child
+/// printed (stderr, harness lines removed) so the test can check the
+/// messages of a set-up. Returns `None` in the child, after `body`.
+pub fn in_own_process_with_env(
+    name: &str,
+    env: &[(&str, Option<&str>)],
+    body: impl FnOnce(),
+) -> Option<String> {
+    if std::env::var(OWN_PROCESS_ENV).as_deref() == Ok(name) {
+        body();
+        return None;
+    }
+    let mut cmd = child_test(name, OWN_PROCESS_ENV, name);
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().expect("start the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in its own process:\n{stdout}{stderr}"
+    );
+    Some(stderr)
+}
+
 // === events with run-time field names ===
 
 /// A callsite made at run time, so field names can be anything.

@@ -7,9 +7,13 @@ mod common;
 
 mod concurrency_midnight;
 mod daily_files_and_writer;
+mod early_event;
+mod env_filter;
 mod hostile_input;
 mod huge_field_value;
+mod init_and_guard;
 mod line_contract;
 mod metrics_from_events;
+mod own_recorder;
 mod repeated_label_sets;
 mod secrets_never_leak;
