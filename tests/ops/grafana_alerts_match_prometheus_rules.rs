@@ -215,7 +215,7 @@ fn alerts_point_at_the_dashboard_panel_that_shows_them() {
         (
             "OpenRouterRateLimitedSustained",
             "evt-openrouter-health",
-            "Errors / s: 429, 5xx, 401, 402",
+            "Errors per interval: 429, 5xx, 401, 402",
         ),
         (
             "OpenRouterAuthOrPaymentFailure",

@@ -74,8 +74,8 @@ fn env_is_local_everywhere_by_default() {
 
 #[test]
 fn alertmanager_secrets_and_recipient_work_on_bare_metal_and_in_compose() {
-    // Relative to the config file: dashboards/alertmanager/secrets/ on bare metal, /etc/alertmanager/secrets/
-    // in the container, where compose writes its private copy of the config next to the mounted secret.
+    // Relative to the working directory (Alertmanager 0.25), which is the config's directory both on bare metal
+    // (docs) and in compose: dashboards/alertmanager/secrets/ and /etc/alertmanager/secrets/.
     let am = yaml(&kit("alertmanager/alertmanager.yml"));
     assert_eq!(
         am["global"]["slack_api_url_file"],
@@ -88,6 +88,7 @@ fn alertmanager_secrets_and_recipient_work_on_bare_metal_and_in_compose() {
         volumes.contains(":/etc/alertmanager/secrets/slack_webhook_url:ro"),
         "{volumes}"
     );
+    assert_eq!(svc["working_dir"], "/etc/alertmanager");
     let command = svc["command"][0].as_str().unwrap_or_default();
     assert!(
         command.contains("> /etc/alertmanager/alertmanager.yml")

@@ -5,6 +5,7 @@
 
 pub mod promql;
 pub mod queries;
+pub mod stack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
