@@ -3,6 +3,7 @@
 //! Each integration test crate compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod logql;
 pub mod promql;
 pub mod queries;
 pub mod stack;
