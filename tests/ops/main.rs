@@ -6,6 +6,7 @@
 mod common;
 
 mod alert_rules_promtool;
+mod dashboards_match_grafana_schema;
 mod dashboards_queries_parse;
 mod first_incident_pages_once;
 mod grafana_alerts_match_prometheus_rules;

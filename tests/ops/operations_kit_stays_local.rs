@@ -235,7 +235,7 @@ fn kit_files() -> Vec<PathBuf> {
         for entry in std::fs::read_dir(dir).expect("list").flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() && name != "node_modules" {
+            if path.is_dir() && name != "node_modules" && !name.starts_with(".schema-") {
                 walk(&path, out);
             } else if path.is_file() && name != "package-lock.json" {
                 out.push(path);

@@ -253,7 +253,6 @@ fn the_kit_works_on_real_prometheus_alertmanager_victoria_metrics_and_vmalert() 
         victoria::check_vmalert(vmalert_process, *vmalert_port, &mut report);
     }
     first_incident::check_routing(&hooks, warned, &mut report);
-    logql_run::check_on_example_output(&dir.join("a/logs"), &mut report);
     if let Some((vm_process, vm_port)) = &mut vm {
         // Dashboard windows ($__rate_interval = 1m) filled on both engines before comparing them.
         let filled = Duration::from_secs(65).saturating_sub(scraping.elapsed());
@@ -261,6 +260,9 @@ fn the_kit_works_on_real_prometheus_alertmanager_victoria_metrics_and_vmalert() 
         vm_process.assert_alive();
         victoria::check_queries_agree(port, *vm_port, &mut report);
     }
+    // Instance a flushes every line on SIGTERM; then the LogQL queries run over all of them.
+    examples[0].terminate();
+    logql_run::check_on_example_output(&dir.join("a/logs"), &mut report);
 
     support::note(&format!(
         "end-to-end: {} checks, {} failures in {:.1} s",

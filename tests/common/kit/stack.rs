@@ -48,6 +48,17 @@ impl Running {
         )
     }
 
+    /// Stops the process with SIGTERM (the example flushes its lines on it) and waits for it, 30 s at most.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        wait_for(
+            &format!("{} to exit", self.name),
+            Duration::from_secs(30),
+            || self.child.try_wait().ok().flatten(),
+        );
+    }
+
     pub fn assert_alive(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!(
