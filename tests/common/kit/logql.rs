@@ -374,25 +374,34 @@ pub fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, String>) {
     }
 }
 
-fn regex_match(re: &str, value: &str, anchored: bool) -> bool {
-    let re = if anchored {
-        format!("^(?:{re})$")
-    } else {
-        re.to_owned()
-    };
-    Regex::new(&re)
-        .unwrap_or_else(|e| panic!("regex {re}: {e}"))
-        .is_match(value)
+/// Regexes compiled once per pattern (a run evaluates them for every line).
+#[derive(Default)]
+struct Regexes(BTreeMap<(String, bool), Regex>);
+
+impl Regexes {
+    fn is_match(&mut self, re: &str, value: &str, anchored: bool) -> bool {
+        self.0
+            .entry((re.to_owned(), anchored))
+            .or_insert_with(|| {
+                let full = if anchored {
+                    format!("^(?:{re})$")
+                } else {
+                    re.to_owned()
+                };
+                Regex::new(&full).unwrap_or_else(|e| panic!("regex {full}: {e}"))
+            })
+            .is_match(value)
+    }
 }
 
-fn filter_holds(value: Option<&String>, op: &str, want: &str) -> bool {
+fn filter_holds(regexes: &mut Regexes, value: Option<&String>, op: &str, want: &str) -> bool {
     let value = value.map_or("", String::as_str);
     let numeric = || Some((value.parse::<f64>().ok()?, want.parse::<f64>().ok()?));
     match op {
         "=" | "==" => value == want,
         "!=" => value != want,
-        "=~" => regex_match(want, value, true),
-        "!~" => !regex_match(want, value, true),
+        "=~" => regexes.is_match(want, value, true),
+        "!~" => !regexes.is_match(want, value, true),
         ">" => numeric().is_some_and(|(a, b)| a > b),
         ">=" => numeric().is_some_and(|(a, b)| a >= b),
         "<" => numeric().is_some_and(|(a, b)| a < b),
@@ -419,12 +428,14 @@ pub fn run(query: &Query, lines: &[Json]) -> Outcome {
     let mut out = Outcome::default();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut used: BTreeSet<String> = query.by.iter().cloned().collect();
+    let mut regexes = Regexes::default();
+    let field = Regex::new(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}").expect("regex");
     'lines: for line in lines {
         let mut labels = stream_labels(line);
         if !query
             .matchers
             .iter()
-            .all(|(n, op, v)| filter_holds(labels.get(n), op, v))
+            .all(|(n, op, v)| filter_holds(&mut regexes, labels.get(n), op, v))
         {
             continue;
         }
@@ -432,7 +443,7 @@ pub fn run(query: &Query, lines: &[Json]) -> Outcome {
         for stage in &query.stages {
             let keep = match stage {
                 Stage::Contains(s, positive) => raw.contains(s.as_str()) == *positive,
-                Stage::Matches(re, positive) => regex_match(re, &raw, false) == *positive,
+                Stage::Matches(re, positive) => regexes.is_match(re, &raw, false) == *positive,
                 Stage::Json(fields) if fields.is_empty() => {
                     let mut flat = BTreeMap::new();
                     flatten("", line, &mut flat);
@@ -457,11 +468,9 @@ pub fn run(query: &Query, lines: &[Json]) -> Outcome {
                 }
                 Stage::Filter(name, op, want) => {
                     used.insert(name.clone());
-                    filter_holds(labels.get(name), op, want)
+                    filter_holds(&mut regexes, labels.get(name), op, want)
                 }
                 Stage::LineFormat(template) => {
-                    let field =
-                        Regex::new(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}").expect("regex");
                     used.extend(field.captures_iter(template).map(|c| c[1].to_owned()));
                     true
                 }
