@@ -261,8 +261,15 @@ fn the_kit_works_on_real_prometheus_alertmanager_victoria_metrics_and_vmalert() 
         victoria::check_queries_agree(port, *vm_port, &mut report);
     }
     // Instance a flushes every line on SIGTERM; then the LogQL queries run over all of them.
+    let stopping = Instant::now();
     examples[0].terminate();
+    let stopped = stopping.elapsed();
     logql_run::check_on_example_output(&dir.join("a/logs"), &mut report);
+    support::note(&format!(
+        "example a stopped (lines flushed) in {:.1} s, LogQL emulation in {:.1} s",
+        stopped.as_secs_f64(),
+        (stopping.elapsed() - stopped).as_secs_f64()
+    ));
 
     support::note(&format!(
         "end-to-end: {} checks, {} failures in {:.1} s",

@@ -340,13 +340,25 @@ pub fn parse(text: &str) -> Result<Query, String> {
 
 /// The labels a line has before any stage: the stream labels the shipping configs set.
 fn stream_labels(line: &Json) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    labels.insert("job".into(), "chinaxiv-telemetry".into());
-    labels.insert("env".into(), "local".into());
-    for key in ["level", "evt"] {
-        labels.insert(key.into(), line[key].as_str().unwrap_or_default().into());
+    ["job", "env", "level", "evt"]
+        .into_iter()
+        .map(|k| {
+            (
+                k.to_owned(),
+                stream_label(line, k).unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// One stream label of a line, without building the label map (the selector runs on every line).
+fn stream_label<'a>(line: &'a Json, name: &str) -> Option<&'a str> {
+    match name {
+        "job" => Some("chinaxiv-telemetry"),
+        "env" => Some("local"),
+        "level" | "evt" => line[name].as_str(),
+        _ => None,
     }
-    labels
 }
 
 fn scalar(value: &Json) -> Option<String> {
@@ -394,8 +406,8 @@ impl Regexes {
     }
 }
 
-fn filter_holds(regexes: &mut Regexes, value: Option<&String>, op: &str, want: &str) -> bool {
-    let value = value.map_or("", String::as_str);
+fn filter_holds(regexes: &mut Regexes, value: Option<&str>, op: &str, want: &str) -> bool {
+    let value = value.unwrap_or_default();
     let numeric = || Some((value.parse::<f64>().ok()?, want.parse::<f64>().ok()?));
     match op {
         "=" | "==" => value == want,
@@ -431,19 +443,19 @@ pub fn run(query: &Query, lines: &[Json]) -> Outcome {
     let mut regexes = Regexes::default();
     let field = Regex::new(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}").expect("regex");
     'lines: for line in lines {
-        let mut labels = stream_labels(line);
         if !query
             .matchers
             .iter()
-            .all(|(n, op, v)| filter_holds(&mut regexes, labels.get(n), op, v))
+            .all(|(n, op, v)| filter_holds(&mut regexes, stream_label(line, n), op, v))
         {
             continue;
         }
-        let raw = line.to_string();
+        let mut labels = stream_labels(line);
+        let raw = || line.to_string();
         for stage in &query.stages {
             let keep = match stage {
-                Stage::Contains(s, positive) => raw.contains(s.as_str()) == *positive,
-                Stage::Matches(re, positive) => regexes.is_match(re, &raw, false) == *positive,
+                Stage::Contains(s, positive) => raw().contains(s.as_str()) == *positive,
+                Stage::Matches(re, positive) => regexes.is_match(re, &raw(), false) == *positive,
                 Stage::Json(fields) if fields.is_empty() => {
                     let mut flat = BTreeMap::new();
                     flatten("", line, &mut flat);
@@ -468,7 +480,7 @@ pub fn run(query: &Query, lines: &[Json]) -> Outcome {
                 }
                 Stage::Filter(name, op, want) => {
                     used.insert(name.clone());
-                    filter_holds(&mut regexes, labels.get(name), op, want)
+                    filter_holds(&mut regexes, labels.get(name).map(String::as_str), op, want)
                 }
                 Stage::LineFormat(template) => {
                     used.extend(field.captures_iter(template).map(|c| c[1].to_owned()));
