@@ -17,6 +17,20 @@ fn compose_file(name: &str) -> serde_yaml::Value {
 }
 
 #[test]
+fn the_compose_app_builds_with_the_crates_minimum_rust() {
+    let manifest = read(&support::repo_root().join("Cargo.toml"));
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("rust-version in Cargo.toml");
+    assert_eq!(
+        compose()["services"]["app"]["image"],
+        format!("rust:{version}.0-bookworm").as_str()
+    );
+}
+
+#[test]
 fn one_paging_path_by_default_and_the_grafana_alternative_disables_alertmanager() {
     // Default: Prometheus -> Alertmanager; Grafana provisions no alert rules (its provisioning directory has no
     // alerting/), so a 401 pages Discord once.
