@@ -218,8 +218,15 @@ fn translate(sim: &Sim, rng: &mut Rng, job: u64) -> u64 {
 
 fn worker(sim: Arc<Sim>, seed: u64, per_worker_rate: f64) {
     let mut rng = Rng(seed);
-    let (start, mut emitted, mut job) = (Instant::now(), 0u64, seed << 32);
+    let (mut start, mut emitted, mut job) = (Instant::now(), 0u64, seed << 32);
     while !sim.stop.load(Relaxed) {
+        // Only queued jobs are worked on; time spent idle earns no catch-up burst.
+        if sim.pending.load(Relaxed) <= 0 {
+            let idle = Instant::now();
+            thread::sleep(Duration::from_millis(20));
+            start += idle.elapsed();
+            continue;
+        }
         job += 1;
         emitted += translate(&sim, &mut rng, job);
         let due = Duration::from_secs_f64(emitted as f64 / per_worker_rate);
@@ -233,12 +240,18 @@ fn worker(sim: Arc<Sim>, seed: u64, per_worker_rate: f64) {
     sim.totals.events.fetch_add(emitted, Relaxed);
 }
 
-/// The queue fills in waves; workers drain it.
-fn queue_monitor(sim: Arc<Sim>, seed: u64) {
+/// Events per job on average: two per API call, about 1.05 calls per job.
+const EVENTS_PER_JOB: f64 = 2.1;
+
+/// Jobs arrive in 2-minute waves around 80% of what the workers can do at `rate` events/s: the queue fills
+/// while arrivals exceed that (about 45 s of each wave) and drains in the rest.
+fn queue_monitor(sim: Arc<Sim>, seed: u64, rate: f64) {
     let mut rng = Rng(seed);
+    let capacity = rate / EVENTS_PER_JOB;
     while !sim.stop.load(Relaxed) {
         let t = sim.started.elapsed().as_secs_f64();
-        let arrivals = (20.0 + 15.0 * (t / 30.0).sin()).max(0.0) as i64 + rng.below(5) as i64;
+        let wave = 0.8 + 0.5 * (t * std::f64::consts::TAU / 120.0).sin();
+        let arrivals = (capacity * wave * (0.9 + 0.2 * rng.unit())).round() as i64;
         let pending = (sim.pending.fetch_add(arrivals, Relaxed) + arrivals).max(0) as u64;
         tracing::debug!(evt = "queue_depth", pending, "queue depth");
         sleep_unless_stopped(&sim, Duration::from_secs(1));
@@ -319,7 +332,7 @@ fn main() {
         .log_dir(&args.log_dir)
         .rules_toml(include_str!("telemetry.toml"))
         .prometheus_listen(args.listen)
-        .prometheus_global_label("env", "demo")
+        .prometheus_global_label("env", "local")
         .console_level(tracing_subscriber::filter::LevelFilter::WARN)
         .init_with_prometheus()
         .unwrap_or_else(|e| {
@@ -359,8 +372,8 @@ fn run(args: &Args, guard: &evt_telemetry::Guard) {
         })
         .collect();
     let (s1, s2) = (sim.clone(), sim.clone());
-    let seed = args.seed;
-    threads.push(thread::spawn(move || queue_monitor(s1, seed ^ 0xA5)));
+    let (seed, rate) = (args.seed, args.rate);
+    threads.push(thread::spawn(move || queue_monitor(s1, seed ^ 0xA5, rate)));
     threads.push(thread::spawn(move || pipeline_runs(s2, seed ^ 0x5A)));
     let mut next_status = Instant::now() + Duration::from_secs(5);
     while !sim.stop.load(Relaxed) {

@@ -62,7 +62,8 @@ function dashboardQueries() {
       }
     }
     for (const ann of dashboard.annotations?.list ?? []) {
-      if (ann.datasource?.type === 'loki' && ann.expr) out.push({ origin: `${file}: annotation "${ann.name}"`, expr: ann.expr });
+      const expr = ann.target?.expr ?? ann.expr;
+      if (ann.datasource?.type === 'loki' && expr) out.push({ origin: `${file}: annotation "${ann.name}"`, expr });
     }
   }
   return out;

@@ -1,5 +1,5 @@
-//! The one HTTP client of the tests: `GET` over HTTP/1.0 (no chunked
-//! bodies, the server closes), status, head and body.
+//! The one HTTP client of the tests: `GET` (and `POST`) over HTTP/1.0 (no
+//! chunked bodies, the server closes), status, head and body.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -20,9 +20,27 @@ fn invalid(what: impl Into<String>) -> io::Error {
 /// `GET path` on `addr`, reading until the server closes (30 s at most per
 /// read). Checks `Content-Length` when the server sends one.
 pub fn get(addr: impl ToSocketAddrs, path: &str) -> io::Result<Response> {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
+    )
+}
+
+/// `POST path` with a JSON `body` on `addr`, read like [`get`].
+pub fn post_json(addr: impl ToSocketAddrs, path: &str, body: &str) -> io::Result<Response> {
+    request(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn request(addr: impl ToSocketAddrs, request: &str) -> io::Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8(raw).map_err(|e| invalid(e.to_string()))?;

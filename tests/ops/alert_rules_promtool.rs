@@ -42,8 +42,9 @@ fn rule_files_pass_promtool_check_rules() {
 
 #[test]
 fn alert_unit_tests_pass_promtool_test_rules() {
-    // alerts_test.yml: 429 fires after 15 min and not before; a first-ever 401 sample fires at once;
-    // normal traffic stays quiet. recording_test.yml: cost and error-budget rollups give exact values.
+    // alerts_test.yml: each threshold on both sides, each `for` before and at firing, the 401/402 alert once per
+    // new failure through restarts, missed scrapes, gaps and Prometheus restarts, normal traffic quiet.
+    // recording_test.yml: cost and error-budget rollups give exact values.
     let Some(stdout) = promtool(&[
         "test",
         "rules",
@@ -55,30 +56,15 @@ fn alert_unit_tests_pass_promtool_test_rules() {
     assert_eq!(stdout.matches("SUCCESS").count(), 2, "{stdout}");
 }
 
-#[test]
-fn first_occurrence_unit_test_fails_without_the_new_series_branch() {
-    // The promtool test must really depend on the `unless ... offset` branch: with a plain
-    // `increase() > 0` rule the first-ever 401 goes unnoticed and the unit test fails.
-    let Some(promtool) = tool("promtool", "prometheus") else {
-        return;
-    };
+/// Runs alerts_test.yml against alerts.yml with `from` replaced by `to` (exactly `count` occurrences), and
+/// returns promtool's output; the unit tests must fail.
+fn unit_tests_with_mutation(promtool: &Path, from: &str, to: &str, count: usize) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let rules = support::read(&kit("prometheus/rules/alerts.yml"));
-    let start = rules
-        .find("          sum by (status, code, component, model) (\n")
-        .expect("401 rule body");
-    let end = rules[start..]
-        .find("        for: 0m")
-        .expect("401 rule for")
-        + start;
-    let naive = "          sum by (status, code, component, model) (increase(openrouter_errors_total{status=~\"401|402\"}[5m]) > 0)\n";
+    assert_eq!(rules.matches(from).count(), count, "{from:?} in alerts.yml");
     std::fs::create_dir_all(dir.path().join("rules")).expect("mkdir");
     std::fs::create_dir_all(dir.path().join("tests")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("rules/alerts.yml"),
-        format!("{}{naive}{}", &rules[..start], &rules[end..]),
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("rules/alerts.yml"), rules.replace(from, to)).expect("write");
     std::fs::copy(
         kit("prometheus/tests/alerts_test.yml"),
         dir.path().join("tests/alerts_test.yml"),
@@ -90,12 +76,69 @@ fn first_occurrence_unit_test_fails_without_the_new_series_branch() {
     let text = output_text(&out);
     assert!(
         !out.status.success(),
-        "the naive rule should fail the unit tests\n{text}"
+        "alerts_test.yml still passes with {from:?} -> {to:?}\n{text}"
     );
-    assert!(
-        text.contains("alertname: OpenRouterAuthOrPaymentFailure, time: 10m"),
-        "{text}"
-    );
+    text
+}
+
+/// The new-series branch of the 401/402 rule as shipped before issue 13.
+const OFFSET_BRANCH: &str = "              (
+                openrouter_errors_total{status=~\"401|402\"} > 0
+                unless
+                openrouter_errors_total{status=~\"401|402\"} offset 5m
+              )\n";
+
+#[test]
+fn alert_unit_tests_pin_every_threshold_duration_and_branch() {
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let rules = support::read(&kit("prometheus/rules/alerts.yml"));
+    let branch = |n: usize| {
+        // The n-th parenthesised operand of the 401/402 rule's `or`s (n >= 2), with its indentation.
+        let body = &rules[rules
+            .find("increase(openrouter_errors_total{status=~")
+            .expect("401 rule")..];
+        let part = body.split("            or\n").nth(n - 1).expect("branch");
+        let end =
+            part.find("              )\n").expect("branch closes") + "              )\n".len();
+        part[..end].to_owned()
+    };
+    let (branch2, branch3) = (branch(2), branch(3));
+    // (what, from, to, occurrences, a failure promtool must report)
+    let mutations: Vec<(&str, String, String, usize, &str)> = vec![
+        ("429 threshold up", "> 0.05".into(), "> 0.06".into(), 1, "OpenRouterRateLimitedSustained, time: 16m"),
+        ("429 threshold down", "> 0.05".into(), "> 0.04".into(), 1, "OpenRouterRateLimitedSustained, time: 16m"),
+        ("latency threshold up", "> 60".into(), "> 70".into(), 1, "TranslationLatencyP95High, time: 16m"),
+        ("latency threshold down", "> 60".into(), "> 59".into(), 1, "TranslationLatencyP95High, time: 16m"),
+        ("429 for shorter", "for: 15m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"OpenRouter rate-limits".into(),
+            "for: 14m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"OpenRouter rate-limits".into(), 1, "OpenRouterRateLimitedSustained, time: 15m"),
+        ("429 for longer", "for: 15m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"OpenRouter rate-limits".into(),
+            "for: 16m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"OpenRouter rate-limits".into(), 1, "OpenRouterRateLimitedSustained, time: 16m"),
+        ("latency for shorter", "for: 15m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"Translation".into(),
+            "for: 14m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"Translation".into(), 1, "TranslationLatencyP95High, time: 15m"),
+        ("latency for longer", "for: 15m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"Translation".into(),
+            "for: 16m\n        labels:\n          severity: warning\n        annotations:\n          summary: \"Translation".into(), 1, "TranslationLatencyP95High, time: 16m"),
+        ("401 for 1m", "for: 0m".into(), "for: 1m".into(), 1, "OpenRouterAuthOrPaymentFailure, time: 10m"),
+        ("401 increase window shorter", "[5m]) > 0".into(), "[4m]) > 0".into(), 1, "OpenRouterAuthOrPaymentFailure, time: 15m"),
+        ("401 restart window shorter", "< 300".into(), "< 240".into(), 1, "OpenRouterAuthOrPaymentFailure, time: 16m"),
+        ("401 restart window longer", "< 300".into(), "< 360".into(), 1, "OpenRouterAuthOrPaymentFailure, time: 17m"),
+        ("401 without the new-series branch", format!("            or\n{branch2}"), String::new(), 1, "OpenRouterAuthOrPaymentFailure, time: 10m"),
+        ("401 without the restart branch", format!("            or\n{branch3}"), String::new(), 1, "OpenRouterAuthOrPaymentFailure, time: 12m"),
+        // The bug of issue 13: the `offset 5m` lands on the staleness marker of a missed scrape and re-pages.
+        ("401 with the old offset branch", branch2.clone(), OFFSET_BRANCH.into(), 1, "OpenRouterAuthOrPaymentFailure, time: 16m"),
+    ];
+    for (what, from, to, count, failure) in &mutations {
+        let text = unit_tests_with_mutation(&promtool, from, to, *count);
+        assert!(
+            text.contains(&format!("alertname: {failure}")),
+            "{what}: expected a failure at {failure}\n{text}"
+        );
+    }
+    support::note(&format!(
+        "alert unit tests: {} mutations all caught",
+        mutations.len()
+    ));
 }
 
 fn amtool(args: &[&str]) -> Option<(bool, String)> {

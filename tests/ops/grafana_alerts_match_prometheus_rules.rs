@@ -26,7 +26,7 @@ fn prometheus_alerts() -> Alerts {
 }
 
 fn grafana_rules() -> Vec<Value> {
-    let doc = yaml(&kit("grafana/provisioning/alerting/rules.yaml"));
+    let doc = yaml(&kit("grafana/alerting/rules.yaml"));
     doc["groups"]
         .as_sequence()
         .into_iter()
@@ -109,7 +109,7 @@ fn grafana_rules_query_prometheus_and_fire_on_any_returned_series() {
 #[test]
 fn grafana_rule_file_has_no_dollar_outside_comments() {
     // Grafana expands $VAR in provisioning files: a `$labels` or `$value` here would silently become empty.
-    let text = read(&kit("grafana/provisioning/alerting/rules.yaml"));
+    let text = read(&kit("grafana/alerting/rules.yaml"));
     let offending: Vec<&str> = text
         .lines()
         .filter(|l| !l.trim_start().starts_with('#') && l.contains('$'))
@@ -136,7 +136,7 @@ fn grafana_datasource_uids_used_by_alerts_are_provisioned() {
 
 #[test]
 fn grafana_policy_sends_only_critical_alerts_to_the_discord_contact_point() {
-    let cp = yaml(&kit("grafana/provisioning/alerting/contact-points.yaml"));
+    let cp = yaml(&kit("grafana/alerting/contact-points.yaml"));
     let mut kinds = BTreeMap::new();
     for point in cp["contactPoints"].as_sequence().into_iter().flatten() {
         let types: Vec<String> = point["receivers"]
@@ -160,7 +160,7 @@ fn grafana_policy_sends_only_critical_alerts_to_the_discord_contact_point() {
     .into();
     assert_eq!(kinds, expected);
 
-    let policies = yaml(&kit("grafana/provisioning/alerting/policies.yaml"));
+    let policies = yaml(&kit("grafana/alerting/policies.yaml"));
     let root = &policies["policies"][0];
     assert_eq!(
         root["receiver"], "ops-email-slack",
@@ -215,7 +215,7 @@ fn alerts_point_at_the_dashboard_panel_that_shows_them() {
         (
             "OpenRouterRateLimitedSustained",
             "evt-openrouter-health",
-            "Errors / s: 429, 5xx, 401, 402",
+            "Errors per interval: 429, 5xx, 401, 402",
         ),
         (
             "OpenRouterAuthOrPaymentFailure",
@@ -244,4 +244,103 @@ fn alerts_point_at_the_dashboard_panel_that_shows_them() {
             .map(|(_, u, _)| u.as_str());
         assert_eq!(Some(uid), grafana, "{}", rule.name);
     }
+}
+
+/// The receiver Grafana's policy tree picks for an alert with `labels`: the first matching child route
+/// (`continue: false` everywhere), else the root's. Matchers `=`, `!=`, `=~`, `!~` (regexes anchored).
+fn grafana_receiver(labels: &[(&str, &str)]) -> String {
+    let policies = yaml(&kit("grafana/alerting/policies.yaml"));
+    let root = &policies["policies"][0];
+    let matches = |m: &Value| {
+        let (name, op, want) = (
+            m[0].as_str().unwrap_or_default(),
+            m[1].as_str().unwrap_or_default(),
+            m[2].as_str().unwrap_or_default(),
+        );
+        let value = labels
+            .iter()
+            .find(|(l, _)| *l == name)
+            .map_or("", |(_, v)| *v);
+        let regex = || regex_lite::Regex::new(&format!("^(?:{want})$")).expect("matcher regex");
+        match op {
+            "=" => value == want,
+            "!=" => value != want,
+            "=~" => regex().is_match(value),
+            "!~" => !regex().is_match(value),
+            other => panic!("unknown matcher operator {other:?}"),
+        }
+    };
+    for route in root["routes"].as_sequence().into_iter().flatten() {
+        assert_ne!(
+            route["continue"], true,
+            "the emulation assumes continue: false"
+        );
+        let matchers = route["object_matchers"]
+            .as_sequence()
+            .expect("object_matchers");
+        if matchers.iter().all(matches) {
+            return route["receiver"].as_str().unwrap_or_default().to_owned();
+        }
+    }
+    root["receiver"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn grafana_datasource_errors_of_the_critical_rule_never_reach_discord() {
+    // execErrState: Error turns a failing query into a DatasourceError alert with the rule's labels, so
+    // severity=critical: without its own route it would page Discord like a real 401.
+    let critical = grafana_rules()
+        .into_iter()
+        .find(|r| r["labels"]["severity"] == "critical")
+        .expect("a critical rule");
+    assert_eq!(critical["execErrState"], "Error");
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[
+                ("alertname", "OpenRouterAuthOrPaymentFailure"),
+                ("severity", "critical"),
+            ],
+            "ops-discord-critical",
+        ),
+        (
+            &[("alertname", "DatasourceError"), ("severity", "critical")],
+            "ops-email-slack",
+        ),
+        (
+            &[("alertname", "DatasourceNoData"), ("severity", "critical")],
+            "ops-email-slack",
+        ),
+        (
+            &[
+                ("alertname", "OpenRouterRateLimitedSustained"),
+                ("severity", "warning"),
+            ],
+            "ops-email-slack",
+        ),
+        (&[("alertname", "Unlabelled")], "ops-email-slack"),
+    ];
+    for (labels, receiver) in cases {
+        assert_eq!(grafana_receiver(labels), receiver, "{labels:?}");
+    }
+}
+
+#[test]
+fn dashboards_and_alert_rules_name_the_same_folder_by_title_only() {
+    // Grafana provisions alert rules first and creates their folder by title with a random uid; a dashboards
+    // provider asking for a folderUid would then create a second folder of the same title (or fail).
+    let provider = yaml(&kit("grafana/provisioning/dashboards/dashboards.yaml"));
+    let provider = &provider["providers"][0];
+    assert!(
+        provider.get("folderUid").is_none(),
+        "no folderUid: {provider:?}"
+    );
+    let rules = yaml(&kit("grafana/alerting/rules.yaml"));
+    let folders: Vec<&Value> = rules["groups"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|g| &g["folder"])
+        .collect();
+    assert_eq!(folders, [&provider["folder"]]);
+    assert_eq!(provider["folder"], "evt-telemetry");
 }

@@ -6,9 +6,13 @@
 mod common;
 
 mod alert_rules_promtool;
+mod dashboards_match_grafana_schema;
 mod dashboards_queries_parse;
+mod first_incident_pages_once;
 mod grafana_alerts_match_prometheus_rules;
 mod log_shipping_configs;
 mod logql_queries_parse;
+mod logql_queries_run_on_the_example_output;
 mod operations_kit_stays_local;
 mod prometheus_end_to_end;
+mod victoria_metrics_agrees;

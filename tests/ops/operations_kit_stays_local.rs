@@ -7,9 +7,124 @@ use std::path::{Path, PathBuf};
 use support::{kit, read, yaml};
 
 fn compose() -> serde_yaml::Value {
-    let mut doc = yaml(&kit("docker-compose.yml"));
+    compose_file("docker-compose.yml")
+}
+
+fn compose_file(name: &str) -> serde_yaml::Value {
+    let mut doc = yaml(&kit(name));
     doc.apply_merge().expect("YAML merge keys");
     doc
+}
+
+#[test]
+fn the_compose_app_builds_with_the_crates_minimum_rust() {
+    let manifest = read(&support::repo_root().join("Cargo.toml"));
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("rust-version in Cargo.toml");
+    assert_eq!(
+        compose()["services"]["app"]["image"],
+        format!("rust:{version}.0-bookworm").as_str()
+    );
+}
+
+#[test]
+fn one_paging_path_by_default_and_the_grafana_alternative_disables_alertmanager() {
+    // Default: Prometheus -> Alertmanager; Grafana provisions no alert rules (its provisioning directory has no
+    // alerting/), so a 401 pages Discord once.
+    let doc = compose();
+    let prometheus = yaml(&kit("prometheus/prometheus.yml"));
+    let am = &prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0];
+    assert_eq!(am, "127.0.0.1:9093");
+    assert!(doc["services"]["alertmanager"].get("profiles").is_none());
+    assert!(!kit("grafana/provisioning/alerting").exists());
+    let grafana = serde_yaml::to_string(&doc["services"]["grafana"]["volumes"]).unwrap_or_default();
+    assert!(!grafana.contains("alerting"), "{grafana}");
+    // Alternative: the override mounts the Grafana rules and puts Alertmanager behind a profile (not started).
+    let alt = compose_file("docker-compose.grafana-alerting.yml");
+    assert_eq!(
+        serde_yaml::to_string(&alt["services"]["grafana"]["volumes"]).unwrap_or_default(),
+        "- ./grafana/alerting:/etc/grafana/provisioning/alerting:ro\n"
+    );
+    assert_eq!(
+        serde_yaml::to_string(&alt["services"]["alertmanager"]).unwrap_or_default(),
+        "profiles:\n- alertmanager\n"
+    );
+    for file in ["rules.yaml", "contact-points.yaml", "policies.yaml"] {
+        assert!(kit("grafana/alerting").join(file).is_file(), "{file}");
+    }
+}
+
+#[test]
+fn env_is_local_everywhere_by_default() {
+    // The seed's log selector is {job="chinaxiv-telemetry", env="local"}; metrics carry the same env.
+    let text = |rel: &str| read(&kit(rel));
+    assert!(text("loki/config.alloy").contains(r#"coalesce(sys.env("TELEMETRY_ENV"), "local")"#));
+    assert!(text("loki/promtail.yaml").contains("env: ${TELEMETRY_ENV:-local}"));
+    assert_eq!(
+        compose()["services"]["alloy"]["environment"]["TELEMETRY_ENV"],
+        "${TELEMETRY_ENV:-local}"
+    );
+    let prometheus = yaml(&kit("prometheus/prometheus.yml"));
+    assert_eq!(
+        prometheus["scrape_configs"][0]["static_configs"][0]["labels"]["env"],
+        "local"
+    );
+    let example = read(&support::repo_root().join("examples/pipeline.rs"));
+    assert!(example.contains(r#".prometheus_global_label("env", "local")"#));
+    for rel in [
+        "loki/config.alloy",
+        "loki/promtail.yaml",
+        "docker-compose.yml",
+    ] {
+        assert!(
+            !text(rel).contains(":-dev}") && !text(rel).contains("\"dev\""),
+            "{rel}"
+        );
+    }
+}
+
+#[test]
+fn alertmanager_secrets_and_recipient_work_on_bare_metal_and_in_compose() {
+    // Relative to the working directory (Alertmanager 0.25), which is the config's directory both on bare metal
+    // (docs) and in compose: dashboards/alertmanager/secrets/ and /etc/alertmanager/secrets/.
+    let am = yaml(&kit("alertmanager/alertmanager.yml"));
+    assert_eq!(
+        am["global"]["slack_api_url_file"],
+        "secrets/slack_webhook_url"
+    );
+    assert!(kit("alertmanager/secrets/slack_webhook_url").is_file());
+    let svc = &compose()["services"]["alertmanager"];
+    let volumes = serde_yaml::to_string(&svc["volumes"]).unwrap_or_default();
+    assert!(
+        volumes.contains(":/etc/alertmanager/secrets/slack_webhook_url:ro"),
+        "{volumes}"
+    );
+    assert_eq!(svc["working_dir"], "/etc/alertmanager");
+    let command = svc["command"][0].as_str().unwrap_or_default();
+    assert!(
+        command.contains("> /etc/alertmanager/alertmanager.yml")
+            && command.contains("--config.file=/etc/alertmanager/alertmanager.yml"),
+        "{command}"
+    );
+    // Both placeholders are replaced from the environment.
+    let receivers = serde_yaml::to_string(&am["receivers"]).unwrap_or_default();
+    for (placeholder, var) in [
+        (
+            "http://127.0.0.1:9/discord-webhook-placeholder",
+            "DISCORD_WEBHOOK_URL",
+        ),
+        ("ops@evt-telemetry.invalid", "EVT_ALERT_EMAIL"),
+    ] {
+        assert!(receivers.contains(placeholder), "{placeholder}");
+        assert!(
+            command.contains(&format!("s|{placeholder}|$${{{var}}}|")),
+            "{var}: {command}"
+        );
+        assert!(svc["environment"][var].as_str().is_some(), "{var}");
+    }
 }
 
 #[test]
@@ -33,9 +148,11 @@ fn compose_runs_every_service_on_the_host_network_with_pinned_images() {
         assert_eq!(svc["network_mode"], "host", "{name:?}");
         let image = svc["image"].as_str().unwrap_or_default();
         let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
+        // A full release version (1.2.3), not a moving tag such as `latest` or `1-bookworm`.
+        let pinned = regex_lite::Regex::new(r"^v?\d+\.\d+\.\d+(-[a-z]+)?$").expect("regex");
         assert!(
-            !tag.is_empty() && tag != "latest",
-            "{name:?}: pin the image tag, got {image:?}"
+            pinned.is_match(tag),
+            "{name:?}: pin the image to a release, got {image:?}"
         );
     }
 }
@@ -132,7 +249,7 @@ fn kit_files() -> Vec<PathBuf> {
         for entry in std::fs::read_dir(dir).expect("list").flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() && name != "node_modules" {
+            if path.is_dir() && name != "node_modules" && !name.starts_with(".schema-") {
                 walk(&path, out);
             } else if path.is_file() && name != "package-lock.json" {
                 out.push(path);

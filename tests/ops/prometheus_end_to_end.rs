@@ -1,16 +1,20 @@
-//! End to end: the example app serves /metrics, a real Prometheus (127.0.0.1, free port) scrapes it every second
-//! with the committed rules loaded, and every PromQL expression of the dashboards, rule files and docs is run
-//! through Prometheus's HTTP API.
+//! End to end, in one run shared by all checks (each server starts once): two instances of the example app and
+//! a synthetic target served by the test, a real Prometheus (127.0.0.1, free port) scraping them every second
+//! with the committed rules, the real Alertmanager with the committed config paging a webhook sink, and, past
+//! one Prometheus, VictoriaMetrics fed by Prometheus's remote_write with vmalert on the committed alerting rules.
 //!
 //! What "works" means:
-//! - every expression (Grafana variables substituted) answers `success`;
+//! - every expression of dashboards, rule files and docs (Grafana variables substituted) answers `success`;
 //! - dashboard, recording-rule and doc expressions return data;
 //! - alert conditions are empty on healthy traffic by design: for them, the thresholded value (`X` of
 //!   `X > number`) must return data;
 //! - every selector of every expression returns series, so a metric or label value the crate does not export fails;
 //! - every catalogued metric is exported with exactly its catalogued labels (plus job/instance/env), so
 //!   `by (...)` labels checked statically against the catalogue exist for real;
-//! - `label_values(metric, label)` template variables find their label.
+//! - `label_values(metric, label)` template variables find their label;
+//! - a first-ever 401 pages Discord once and shows as 1 on every incident panel (first_incident_pages_once.rs);
+//! - VictoriaMetrics answers every query like Prometheus and vmalert fires the same 401 once
+//!   (victoria_metrics_agrees.rs).
 //!
 //! This relies on the crate creating its series at zero where a dashboard needs them before the first event:
 //! the self-metrics (drop reasons, write errors, rejected values and label overflow per metric) and the
@@ -18,263 +22,26 @@
 
 use crate::common::kit as support;
 
+use super::first_incident_pages_once as first_incident;
+use super::logql_queries_run_on_the_example_output as logql_run;
+use super::victoria_metrics_agrees as victoria;
 use serde_json::Value as Json;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::queries::{self, Kind};
-use support::{kit, promql, repo_root, require, tool};
+use support::stack::{self, Running, TestServer, query};
+use support::{promql, repo_root, require, tool};
 
 /// Seconds of 1 s scrapes to collect before querying: enough for `rate(...[1m])` and the recording rules.
 const DATA_SECONDS: u64 = 15;
-
-// === child processes ===
-
-/// A child process killed (and reaped) on drop, so a failing test leaves nothing running.
-struct Running {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Running {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = (text.len().saturating_sub(4000)..text.len())
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        format!(
-            "--- {} log ({})\n{}",
-            self.name,
-            self.log.display(),
-            &text[start..]
-        )
-    }
-
-    fn assert_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "{} exited early with {status}\n{}",
-                self.name,
-                self.log_tail()
-            );
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Builds the example (a no-op when `cargo test` already did) and returns its path.
-fn example_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--example",
-            "pipeline",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(repo_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build --example pipeline");
-    assert!(
-        out.status.success(),
-        "cargo build --example pipeline failed"
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Json>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "pipeline")
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no executable for the pipeline example")
-}
-
-/// Starts the example on a free port and returns it with the port it printed.
-fn start_example(bin: &Path, dir: &Path) -> (Running, u16) {
-    let log = dir.join("example.stderr");
-    let child = Command::new(bin)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--duration",
-            "60",
-            "--rate",
-            "2000",
-            "--seed",
-            "7",
-            "--log-dir",
-        ])
-        .arg(dir.join("logs"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("example log file"))
-        .spawn()
-        .expect("start the example");
-    let mut running = Running {
-        name: "example",
-        child,
-        log,
-    };
-    let stdout = running.child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    // Keeps draining stdout (status lines) so the example never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        running.assert_alive();
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-            continue;
-        };
-        let port = line
-            .strip_prefix("metrics: http://127.0.0.1:")
-            .and_then(|r| r.strip_suffix("/metrics"));
-        if let Some(port) = port {
-            return (
-                running,
-                port.parse()
-                    .unwrap_or_else(|e| panic!("bad port in {line:?}: {e}")),
-            );
-        }
-    }
-    panic!(
-        "the example printed no `metrics: http://127.0.0.1:PORT/metrics` line in 30 s\n{}",
-        running.log_tail()
-    );
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// The committed prometheus.yml, scraping `target` every second, evaluating rules every second, without Alertmanager.
-fn prometheus_config(target: &str) -> String {
-    let mut config = support::yaml(&kit("prometheus/prometheus.yml"));
-    config["global"]["scrape_interval"] = "1s".into();
-    config["global"]["evaluation_interval"] = "1s".into();
-    config.as_mapping_mut().expect("mapping").remove("alerting");
-    let rules: Vec<serde_yaml::Value> = queries::rule_files()
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned().into())
-        .collect();
-    config["rule_files"] = rules.into();
-    let scrape = &mut config["scrape_configs"][0];
-    assert_eq!(
-        scrape["static_configs"][0]["targets"][0], "127.0.0.1:9000",
-        "committed target"
-    );
-    scrape["static_configs"][0]["targets"][0] = target.into();
-    serde_yaml::to_string(&config).expect("serialize config")
-}
-
-fn start_prometheus(bin: &Path, dir: &Path, example_port: u16) -> (Running, u16) {
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        prometheus_config(&format!("127.0.0.1:{example_port}")),
-    )
-    .expect("write config");
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg("--log.level=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("prometheus log file"))
-        .spawn()
-        .expect("start prometheus");
-    (
-        Running {
-            name: "prometheus",
-            child,
-            log,
-        },
-        port,
-    )
-}
-
-// === HTTP API ===
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// GET on the local port, returning the JSON body.
-fn get(port: u16, path: &str) -> Result<Json, String> {
-    let response =
-        crate::common::http::get(("127.0.0.1", port), path).map_err(|e| e.to_string())?;
-    serde_json::from_str(&response.body).map_err(|e| format!("{e}: {}", response.body))
-}
-
-/// Runs an instant query; `Ok(result array)` on success, `Err(message)` otherwise.
-fn query(port: u16, expr: &str) -> Result<Vec<Json>, String> {
-    let body = get(
-        port,
-        &format!("/api/v1/query?query={}", percent_encode(expr)),
-    )?;
-    if body["status"] != "success" {
-        return Err(format!("{}: {}", body["errorType"], body["error"]));
-    }
-    match &body["data"]["result"] {
-        Json::Array(items) => Ok(items.clone()),
-        scalar => Ok(vec![scalar.clone()]),
-    }
-}
-
-fn wait_for_target_up(prometheus: &mut Running, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        prometheus.assert_alive();
-        if let Ok(body) = get(port, "/api/v1/targets") {
-            let targets = body["data"]["activeTargets"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if targets.len() == 1 && targets[0]["health"] == "up" {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!(
-        "the scrape target never became healthy\n{}",
-        prometheus.log_tail()
-    );
-}
 
 // === checks ===
 
 /// Failures collected over all checks, reported at once.
 #[derive(Default)]
-struct Report {
-    checks: usize,
-    failures: Vec<String>,
+pub(crate) struct Report {
+    pub(crate) checks: usize,
+    pub(crate) failures: Vec<String>,
 }
 
 impl Report {
@@ -410,7 +177,7 @@ fn check_log_files(dir: &Path, report: &mut Report) {
 }
 
 #[test]
-fn every_dashboard_rule_and_doc_query_returns_data_from_a_real_prometheus() {
+fn the_kit_works_on_real_prometheus_alertmanager_victoria_metrics_and_vmalert() {
     let started = Instant::now();
     let example_present = repo_root().join("examples/pipeline.rs").is_file();
     if !require(
@@ -423,21 +190,86 @@ fn every_dashboard_rule_and_doc_query_returns_data_from_a_real_prometheus() {
     let Some(prometheus_bin) = tool("prometheus", "prometheus") else {
         return;
     };
+    let Some(alertmanager_bin) = tool("prometheus-alertmanager", "prometheus-alertmanager") else {
+        return;
+    };
+    let vm_bins = victoria::binaries();
     let dir = tempfile::tempdir().expect("temp dir");
-    let bin = example_binary();
+    let dir = dir.path();
+    let bin = stack::example_binary();
 
-    let (mut example, example_port) = start_example(&bin, dir.path());
-    let (mut prometheus, port) = start_prometheus(&prometheus_bin, dir.path(), example_port);
-    wait_for_target_up(&mut prometheus, port);
+    let hooks = TestServer::start("");
+    let synthetic = TestServer::start(&first_incident::page(false));
+    let (mut alertmanager, am_port) =
+        first_incident::start_alertmanager(&alertmanager_bin, dir, hooks.port);
+    first_incident::post_warning(&mut alertmanager, am_port);
+    let warned = Instant::now();
+    let mut vm = vm_bins
+        .as_ref()
+        .map(|(vm_bin, _)| victoria::start_victoria_metrics(vm_bin, dir));
+
+    let mut examples = Vec::new();
+    let mut targets = Vec::new();
+    // Instance a runs with the example's default seed: the docs name its runs (run-8 is its first failure).
+    for (name, seed) in [("a", 42), ("b", 8)] {
+        std::fs::create_dir_all(dir.join(name)).expect("mkdir");
+        let (example, port) = stack::start_example(&bin, &dir.join(name), seed);
+        examples.push(example);
+        targets.push(format!("127.0.0.1:{port}"));
+    }
+    targets.push(format!("127.0.0.1:{}", synthetic.port));
+    let mut config = stack::prometheus_config(&targets);
+    stack::with_alertmanager(&mut config, am_port);
+    if let Some((_, vm_port)) = &vm {
+        victoria::with_remote_write(&mut config, *vm_port);
+    }
+    let (mut prometheus, port) = stack::start_prometheus(&prometheus_bin, dir, &config);
+    let mut vmalert = match (&vm_bins, &vm) {
+        (Some((_, vmalert_bin)), Some((_, vm_port))) => Some(victoria::start_vmalert(
+            vmalert_bin,
+            dir,
+            *vm_port,
+            hooks.port,
+        )),
+        _ => None,
+    };
+    stack::wait_for_targets_up(&mut prometheus, port, targets.len());
+    let scraping = Instant::now();
     std::thread::sleep(Duration::from_secs(DATA_SECONDS));
-    example.assert_alive();
+    synthetic.set_page(&first_incident::page(true));
+    let failed_at = Instant::now();
+    for example in &mut examples {
+        example.assert_alive();
+    }
     prometheus.assert_alive();
 
     let mut report = Report::default();
     check_expressions(port, &mut report);
     check_catalogue(port, &mut report);
     check_variables(port, &mut report);
-    check_log_files(dir.path(), &mut report);
+    check_log_files(&dir.join("a"), &mut report);
+    first_incident::check_first_401(&hooks, port, failed_at, &mut report);
+    if let Some((vmalert_process, vmalert_port)) = &mut vmalert {
+        victoria::check_vmalert(vmalert_process, *vmalert_port, &mut report);
+    }
+    first_incident::check_routing(&hooks, warned, &mut report);
+    if let Some((vm_process, vm_port)) = &mut vm {
+        // Dashboard windows ($__rate_interval = 1m) filled on both engines before comparing them.
+        let filled = Duration::from_secs(65).saturating_sub(scraping.elapsed());
+        std::thread::sleep(filled);
+        vm_process.assert_alive();
+        victoria::check_queries_agree(port, *vm_port, &mut report);
+    }
+    // Instance a flushes every line on SIGTERM; then the LogQL queries run over all of them.
+    let stopping = Instant::now();
+    examples[0].terminate();
+    let stopped = stopping.elapsed();
+    logql_run::check_on_example_output(&dir.join("a/logs"), &mut report);
+    support::note(&format!(
+        "example a stopped (lines flushed) in {:.1} s, LogQL emulation in {:.1} s",
+        stopped.as_secs_f64(),
+        (stopping.elapsed() - stopped).as_secs_f64()
+    ));
 
     support::note(&format!(
         "end-to-end: {} checks, {} failures in {:.1} s",
@@ -445,13 +277,16 @@ fn every_dashboard_rule_and_doc_query_returns_data_from_a_real_prometheus() {
         report.failures.len(),
         started.elapsed().as_secs_f64()
     ));
+    let mut logs = vec![prometheus.log_tail(), alertmanager.log_tail()];
+    logs.extend(examples.iter().map(Running::log_tail));
+    logs.extend(vm.iter().map(|(r, _)| r.log_tail()));
+    logs.extend(vmalert.iter().map(|(r, _)| r.log_tail()));
     assert!(
         report.failures.is_empty(),
-        "{} of {} checks failed:\n{}\n{}\n{}",
+        "{} of {} checks failed:\n{}\n{}",
         report.failures.len(),
         report.checks,
         report.failures.join("\n"),
-        example.log_tail(),
-        prometheus.log_tail()
+        logs.join("\n")
     );
 }

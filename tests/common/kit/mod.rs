@@ -3,8 +3,10 @@
 //! Each integration test crate compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod logql;
 pub mod promql;
 pub mod queries;
+pub mod stack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

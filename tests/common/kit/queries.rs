@@ -116,7 +116,9 @@ pub fn dashboard_queries(path: &Path, dashboard: &Json) -> Vec<Query> {
         .into_iter()
         .flatten()
     {
-        let (Some(expr), Some(lang)) = (ann["expr"].as_str(), target_lang(ann, ann)) else {
+        // The query sits in `target` (the form Grafana writes since 9.x), or at the top in older dashboards.
+        let expr = ann["target"]["expr"].as_str().or(ann["expr"].as_str());
+        let (Some(expr), Some(lang)) = (expr, target_lang(ann, ann)) else {
             continue;
         };
         let origin = format!(
@@ -151,9 +153,13 @@ pub fn label_value_variables() -> Vec<(String, String, String)> {
             .into_iter()
             .flatten()
         {
-            let Some(def) = var["definition"].as_str() else {
+            // `query` is a string, or the Prometheus variable editor's object with the string in `query`.
+            let Some(def) = var["query"]["query"].as_str().or(var["query"].as_str()) else {
                 continue;
             };
+            if var["type"] != "query" {
+                continue;
+            }
             let inner = def
                 .strip_prefix("label_values(")
                 .and_then(|s| s.strip_suffix(')'));
