@@ -8,8 +8,11 @@ use evt_telemetry::LineLevel;
 use lexopt::{Arg, Parser, ValueExt};
 
 use crate::error::CliError;
+use crate::files::Input;
 use crate::filter::{Filter, Where};
 use crate::line::Field;
+use crate::output::{Style, TableFormat};
+use crate::split::DEFAULT_MAX_LINE;
 use crate::timespec;
 
 /// The help text printed by `--help`.
@@ -53,9 +56,32 @@ Exit codes: 0 ok, 1 runtime failure (e.g. cannot write --out), 2 bad arguments, 
 /// Options every command takes.
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
-    pub(crate) dir: PathBuf,
+    /// `--dir`, `--prefix` and the FILE arguments.
+    pub(crate) input: Input,
     pub(crate) json: bool,
     pub(crate) filter: Filter,
+    /// `--max-line-bytes`: longer lines are skipped as malformed.
+    pub(crate) max_line: usize,
+    /// `--csv`, `--tsv`, `--color`, `--local`.
+    pub(crate) style: Style,
+}
+
+impl Common {
+    /// The defaults, reading the day files of `dir`.
+    #[cfg(test)]
+    pub(crate) fn for_dir(dir: &std::path::Path) -> Self {
+        Common {
+            input: Input {
+                dir: dir.to_owned(),
+                prefix: None,
+                files: Vec::new(),
+            },
+            json: false,
+            filter: Filter::default(),
+            max_line: DEFAULT_MAX_LINE,
+            style: Style::default(),
+        }
+    }
 }
 
 /// A parsed command line.
@@ -79,6 +105,9 @@ pub(crate) enum Command {
         by: Vec<Field>,
         every_ms: Option<i64>,
         value: Option<Field>,
+        distinct: Option<Field>,
+        error_rate: bool,
+        limit: Option<u64>,
     },
     Costs {
         common: Common,
@@ -118,6 +147,12 @@ impl Default for CostFields {
 struct Given {
     seen: Vec<String>,
     dir: Option<PathBuf>,
+    prefix: Option<String>,
+    files: Vec<PathBuf>,
+    max_line: Option<usize>,
+    format: TableFormat,
+    color: Option<bool>,
+    local_time: bool,
     json: bool,
     table: bool,
     limit: Option<u64>,
@@ -126,6 +161,8 @@ struct Given {
     by: Vec<Field>,
     every_ms: Option<i64>,
     value: Option<Field>,
+    distinct: Option<Field>,
+    error_rate: bool,
     cost: CostFields,
     out: Option<PathBuf>,
     title: Option<String>,
@@ -135,14 +172,30 @@ struct Given {
 }
 
 const COMMON: &[&str] = &[
-    "dir", "json", "since", "from", "to", "evt", "level", "source", "where", "now",
+    "dir",
+    "prefix",
+    "max-line-bytes",
+    "json",
+    "csv",
+    "tsv",
+    "color",
+    "local",
+    "since",
+    "from",
+    "to",
+    "evt",
+    "level",
+    "source",
+    "where",
+    "grep",
+    "now",
 ];
 
 fn allowed(command: &str) -> &'static [&'static str] {
     match command {
         "query" => &["table", "limit"],
         "tail" => &["table", "lines", "poll-ms"],
-        "stats" => &["by", "every", "value"],
+        "stats" => &["by", "every", "value", "distinct", "error-rate", "limit"],
         "costs" => &["cost-evt", "cost-field", "model-field"],
         "report" => &["out", "title", "every"],
         _ => &[],
@@ -176,6 +229,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
         let name = match arg {
             Arg::Long(name) => name.to_owned(),
             Arg::Short('h') => return Ok(Command::Help),
+            Arg::Value(file) if command != "tail" => {
+                given.files.push(file.into());
+                continue;
+            }
             other => return Err(other.unexpected().into()),
         };
         if !COMMON.contains(&name.as_str()) && !allowed(&command).contains(&name.as_str()) {
@@ -215,19 +272,48 @@ impl Given {
         let field = |v: String| Field::parse(&v).map_err(|e| usage(format!("--{name}: {e}")));
         match name {
             "dir" => self.dir = Some(p.value()?.into()),
+            "prefix" => self.prefix = Some(value(p, name)?),
+            "max-line-bytes" => {
+                let max: usize = number(p, name)?;
+                if max < 64 {
+                    return Err(usage("--max-line-bytes must be at least 64"));
+                }
+                self.max_line = Some(max);
+            }
             "json" => self.json = true,
+            "csv" => self.format = TableFormat::Csv,
+            "tsv" => self.format = TableFormat::Tsv,
+            "local" => self.local_time = true,
+            "color" => {
+                self.color = match value(p, name)?.as_str() {
+                    "auto" => None,
+                    "always" => Some(true),
+                    "never" => Some(false),
+                    other => {
+                        return Err(usage(format!(
+                            "--color: {other:?} is not auto, always or never"
+                        )));
+                    }
+                }
+            }
             "table" => self.table = true,
             "limit" => self.limit = Some(number(p, name)?),
             "lines" => self.lines = Some(number(p, name)?),
             "poll-ms" => self.poll_ms = Some(number::<u64>(p, name)?.max(1)),
             "by" => {
                 let fields: Result<Vec<_>, _> = list(&value(p, name)?).map(field).collect();
-                self.by.extend(fields?);
+                let fields = fields?;
+                if fields.is_empty() {
+                    return Err(usage("--by needs at least one field"));
+                }
+                self.by.extend(fields);
             }
             "every" => {
                 self.every_ms = Some(timespec::parse_duration(&value(p, name)?).map_err(usage)?)
             }
             "value" => self.value = Some(field(value(p, name)?)?),
+            "distinct" => self.distinct = Some(field(value(p, name)?)?),
+            "error-rate" => self.error_rate = true,
             "cost-evt" => self.cost.evt = value(p, name)?,
             "cost-field" => self.cost.cost = field(value(p, name)?)?,
             "model-field" => self.cost.model = field(value(p, name)?)?,
@@ -257,6 +343,7 @@ impl Given {
                 f.min_level = Some(LineLevel::parse(&v).ok_or_else(bad)?);
             }
             "where" => f.wheres.push(Where::parse(&v).map_err(usage)?),
+            "grep" => f.wheres.push(Where::grep(&v).map_err(usage)?),
             _ => return Err(usage(format!("unknown option --{name}"))),
         }
         Ok(())
@@ -264,10 +351,26 @@ impl Given {
 
     fn into_command(mut self, command: &str) -> Result<Command, CliError> {
         self.resolve_since()?;
+        self.check_format()?;
+        if !self.files.is_empty() && (self.dir.is_some() || self.prefix.is_some()) {
+            return Err(usage(
+                "FILE arguments cannot be combined with --dir or --prefix",
+            ));
+        }
         let common = Common {
-            dir: self.dir.unwrap_or_else(|| PathBuf::from("data/telemetry")),
+            input: Input {
+                dir: self.dir.unwrap_or_else(|| PathBuf::from("data/telemetry")),
+                prefix: self.prefix,
+                files: self.files,
+            },
             json: self.json,
             filter: self.filter,
+            max_line: self.max_line.unwrap_or(DEFAULT_MAX_LINE),
+            style: Style {
+                format: self.format,
+                color: self.color.unwrap_or_else(color_by_default),
+                local_time: self.local_time,
+            },
         };
         Ok(match command {
             "query" => Command::Query {
@@ -292,6 +395,9 @@ impl Given {
                     by,
                     every_ms: self.every_ms,
                     value: self.value,
+                    distinct: self.distinct,
+                    error_rate: self.error_rate,
+                    limit: self.limit,
                 }
             }
             "costs" => Command::Costs {
@@ -307,6 +413,19 @@ impl Given {
         })
     }
 
+    /// Refuses combinations that would silently ignore an option.
+    fn check_format(&self) -> Result<(), CliError> {
+        let delimited = self
+            .seen
+            .iter()
+            .filter(|s| *s == "csv" || *s == "tsv")
+            .count();
+        if delimited > 1 || (delimited == 1 && self.json) {
+            return Err(usage("choose one of --json, --csv and --tsv"));
+        }
+        Ok(())
+    }
+
     /// `--since D` means `--from (now - D)`; it cannot be combined with `--from`.
     fn resolve_since(&mut self) -> Result<(), CliError> {
         let Some(since) = self.since_ms else {
@@ -319,6 +438,14 @@ impl Given {
         self.filter.from_ms = Some(now.saturating_sub(since));
         Ok(())
     }
+}
+
+/// Colour by default only on a terminal, and never with `NO_COLOR` set
+/// (to anything but the empty string; see no-color.org).
+fn color_by_default() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal()
 }
 
 #[cfg(test)]
@@ -343,13 +470,14 @@ mod tests {
             by,
             every_ms,
             value,
+            ..
         }) = parse_str(
             "stats --by evt,meta.code --every 5m --value meta.latency_s --evt a,b --evt c",
         )
         else {
             panic!("not stats")
         };
-        assert_eq!(common.dir, PathBuf::from("data/telemetry"));
+        assert_eq!(common.input.dir, PathBuf::from("data/telemetry"));
         assert_eq!(by, [Field::Evt, Field::Meta("code".into())]);
         assert_eq!(every_ms, Some(300_000));
         assert_eq!(value, Some(Field::Meta("latency_s".into())));
@@ -410,7 +538,20 @@ mod tests {
             "--limit: \"x\" is not a valid number"
         );
         assert!(usage_error("query --where meta.status>x").starts_with("bad --where"));
-        assert!(usage_error("query extra").contains("extra"));
+        assert!(usage_error("tail extra").contains("extra"));
+        assert_eq!(usage_error("stats --by ,"), "--by needs at least one field");
+        assert_eq!(
+            usage_error("query --where meta.x==1"),
+            "bad --where \"meta.x==1\": '==' is not an operator: use '='"
+        );
+        assert_eq!(
+            usage_error("query a.jsonl --dir x"),
+            "FILE arguments cannot be combined with --dir or --prefix"
+        );
+        assert_eq!(
+            usage_error("stats --csv --json"),
+            "choose one of --json, --csv and --tsv"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::args::{Common, CostFields};
 use crate::error::CliError;
 use crate::line::Line;
-use crate::output::{Table, fmt_f64, json_f64, write_json};
+use crate::output::{Style, Table, json_f64, write_json};
 use crate::scan::{self, Flow};
 use crate::timespec::{self, DAY_MS};
 
@@ -168,7 +168,7 @@ pub(crate) fn run(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let mut rollup = CostRollup::new(fields.clone());
-    let summary = scan::scan(&common.dir, &common.filter, |line| {
+    let summary = scan::scan(common, |line| {
         rollup.add(line);
         Ok(Flow::Continue)
     })?;
@@ -176,7 +176,7 @@ pub(crate) fn run(
     if common.json {
         write_json(out, &to_json(&rollup, summary.malformed))?;
     } else {
-        write_table(out, &rollup)?;
+        write_table(out, &rollup, common.style)?;
     }
     Ok(())
 }
@@ -185,17 +185,16 @@ fn model_label(m: &str) -> String {
     if m.is_empty() { "-".into() } else { m.into() }
 }
 
-fn row(first: &str, model: &str, sum: Sum) -> Vec<String> {
-    vec![
-        first.into(),
-        model.into(),
-        sum.calls.to_string(),
-        fmt_f64(sum.usd),
-    ]
-}
-
-fn write_table(out: &mut impl Write, r: &CostRollup) -> std::io::Result<()> {
-    let mut table = Table::new(&["day", "model", "calls", "cost_usd"]);
+fn write_table(out: &mut impl Write, r: &CostRollup, style: Style) -> std::io::Result<()> {
+    let row = |first: &str, model: &str, sum: Sum| {
+        vec![
+            first.into(),
+            model.into(),
+            sum.calls.to_string(),
+            style.number(sum.usd),
+        ]
+    };
+    let mut table = Table::new(&["day", "model", "calls", "cost_usd"], style);
     for DayCosts {
         day,
         total: sum,
@@ -294,7 +293,7 @@ mod tests {
                 usd: 0.1 + 0.2 + 0.5 + 0.3
             }
         );
-        assert_eq!(fmt_f64(r.models()[0].1.usd), "0.6000000000000001");
+        assert_eq!(r.models()[0].1.usd.to_string(), "0.6000000000000001");
         let days = r.days();
         assert_eq!(
             days[0].total,

@@ -25,6 +25,7 @@ mod report;
 mod words;
 
 mod scan;
+mod split;
 mod stats;
 mod tail;
 mod timespec;
@@ -85,11 +86,17 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
             by,
             every_ms,
             value,
+            distinct,
+            error_rate,
+            limit,
         } => {
             let spec = stats::StatsSpec {
                 by: &by,
                 every_ms,
                 value: value.as_ref(),
+                distinct: distinct.as_ref(),
+                error_rate,
+                limit: limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             };
             stats::run(&common, &spec, out)?;
         }

@@ -38,6 +38,8 @@ pub(crate) struct Summary {
     pub(crate) min: f64,
     pub(crate) max: f64,
     pub(crate) mean: f64,
+    /// The sum, in the order the values came.
+    pub(crate) sum: f64,
     /// False once the group outgrew [`EXACT_CAP`] and percentiles are sketched.
     pub(crate) exact: bool,
 }
@@ -85,6 +87,7 @@ impl ValueStats {
             min: self.min,
             max: self.max,
             mean: self.sum / self.n as f64,
+            sum: self.sum,
             exact: self.sketch.is_none(),
         })
     }

@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::args::{Common, CostFields};
 use crate::costs::CostRollup;
 use crate::error::CliError;
+use crate::files::Input;
 use crate::line::Line;
 use crate::output::{fmt_f64, write_json};
 use crate::quantiles::ValueStats;
@@ -72,11 +73,11 @@ pub(crate) fn run(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let mut agg = Aggregate::new(spec.every_ms);
-    let summary = scan::scan(&common.dir, &common.filter, |line| {
+    let summary = scan::scan(common, |line| {
         agg.add(line);
         Ok(Flow::Continue)
     })?;
-    let html = agg.render(spec.title, &summary, &common.dir);
+    let html = agg.render(spec.title, &summary, &common.input);
     std::fs::write(spec.out, html)
         .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", spec.out.display())))?;
     if common.json {
@@ -193,7 +194,7 @@ impl Aggregate {
 
     // === rendering ===
 
-    fn render(&mut self, title: &str, summary: &Summary, dir: &Path) -> String {
+    fn render(&mut self, title: &str, summary: &Summary, input: &Input) -> String {
         let range = match self.range {
             Some((a, b)) => format!("{} to {}", timespec::format_ms(a), timespec::format_ms(b)),
             None => "no events".into(),
@@ -204,7 +205,7 @@ impl Aggregate {
             self.errors,
             summary.malformed,
             summary.files,
-            dir.display()
+            input.describe()
         );
         let sections = [
             self.over_time(),
