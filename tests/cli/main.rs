@@ -9,7 +9,9 @@ mod common;
 
 mod costs;
 mod costs_match_metrics;
+mod inputs;
 mod query;
 mod report;
+mod search;
 mod stats;
 mod tail;

@@ -46,7 +46,7 @@ pub(crate) fn run(common: &Common, spec: TailSpec, out: &mut impl Write) -> Resu
     let mut printer = EventPrinter::new(spec.table, &common.style);
     let listing = files::list(&common.input.dir, common.input.prefix.as_deref())?;
     crate::scan::note_listing(&common.input, &listing);
-    let mut prefix = common.input.prefix.clone();
+    let prefix = common.input.prefix.clone();
     let mut follower = match newest(listing) {
         Some(file) => {
             let mut follower = Follower::new(file, common.max_line);
@@ -58,7 +58,6 @@ pub(crate) fn run(common: &Common, spec: TailSpec, out: &mut impl Write) -> Resu
         None => loop {
             thread::sleep(spec.poll);
             let listing = files::list(&common.input.dir, prefix.as_deref())?;
-            prefix.get_or_insert(listing.prefix.clone());
             if let Some(file) = newest(listing) {
                 break Follower::new(file, common.max_line);
             }
