@@ -10,10 +10,12 @@ use std::process::Command;
 
 use common::{basic, run};
 
-const CHART_TITLES: [&str; 5] = [
-    "Events and errors over time",
+const CHART_TITLES: [&str; 7] = [
+    "Events over time",
+    "Errors over time",
+    "Error rate over time",
     "OpenRouter errors over time by HTTP status",
-    "P95 latency by model",
+    "P95 latency of successful calls by model",
     "Daily cost by model",
     "Top error codes",
 ];
@@ -85,10 +87,44 @@ fn report_writes_a_self_contained_page_with_every_chart_and_the_incidents() {
     }
     // The one 401 incident, and the exact cost total.
     assert!(html.contains("<td>2025-10-06T00:00:10Z</td><td>critical</td><td>openrouter_error</td><td>401</td><td>invalid_key</td>"));
-    assert!(html.contains(
-        r#"<td>(all models)</td><td class="num">8</td><td class="num">1.2000000000000002</td>"#
-    ));
+    assert!(
+        html.contains(r#"<td>(all models)</td><td class="num">8</td><td class="num">1.2</td>"#)
+    );
     assert!(html.contains("HTTP 401") && html.contains("HTTP 429") && html.contains("HTTP 502"));
+    // Latency percentiles, successful and failed calls apart.
+    assert!(html.contains(r#"<tr><td>deepseek/deepseek-v3.2-exp</td><td>failed</td><td class="num">1</td><td class="num">0.25</td><td class="num">0.25</td><td class="num">0.25</td></tr><tr><td>deepseek/deepseek-v3.2-exp</td><td>success</td><td class="num">3</td><td class="num">1.5</td><td class="num">2</td><td class="num">2</td></tr>"#));
+    assert!(html.contains("pipeline_run events whose meta.result is not success: 0 in range."));
+}
+
+#[test]
+fn report_lists_failed_pipeline_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_line = |ts: &str, level: &str, result: &str, id: &str| {
+        format!(
+            r#"{{"ts":"{ts}","level":"{level}","evt":"pipeline_run","source":"pipeline::runner","msg":"run {id} {result}","meta":{{"result":"{result}","duration_s":75.25,"run_id":"{id}"}}}}"#
+        )
+    };
+    let lines = [
+        run_line("2025-10-06T01:00:00.000Z", "info", "success", "run-1"),
+        run_line("2025-10-06T02:00:00.000Z", "error", "failure", "run-2"),
+    ];
+    std::fs::write(
+        dir.path().join("events-2025-10-06.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .expect("write");
+    let out = dir.path().join("r.html");
+    let r = run(&[
+        "report",
+        "--dir",
+        &dir.path().display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(r.code, Some(0));
+    let html = std::fs::read_to_string(&out).expect("report written");
+    assert!(html.contains("pipeline_run events whose meta.result is not success: 1 in range."));
+    assert!(html.contains(r#"<tr><td>2025-10-06T02:00:00Z</td><td>run-2</td><td>failure</td><td class="num">75.2</td><td>run run-2 failure</td></tr>"#), "{html}");
 }
 
 #[test]

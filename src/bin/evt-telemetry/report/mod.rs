@@ -1,6 +1,8 @@
-//! `report`: one self-contained HTML file with SVG charts — events and
-//! errors over time, errors by HTTP status, P95 latency by model, daily cost
-//! by model, top error codes — and a table of critical incidents (401/402).
+//! `report`: one self-contained HTML file with SVG charts — events, errors
+//! and the error rate over time, errors by HTTP status, latency percentiles
+//! by model (successful and failed calls apart), daily cost by model, top
+//! error codes — and tables of critical incidents (401/402) and failed
+//! pipeline runs.
 //! One streaming pass; memory depends on the time span and the number of
 //! models, statuses and codes, not on the number of lines.
 
@@ -20,7 +22,7 @@ use crate::costs::CostRollup;
 use crate::error::CliError;
 use crate::files::Input;
 use crate::line::Line;
-use crate::output::{fmt_f64, write_json};
+use crate::output::{fmt_human, write_json};
 use crate::quantiles::ValueStats;
 use crate::scan::{self, Flow, Summary};
 use crate::timespec;
@@ -52,11 +54,14 @@ struct Incident {
 #[derive(Debug)]
 struct Aggregate {
     timeline: Timeline,
-    latency: BTreeMap<String, ValueStats>,
+    /// By model, then `true` for successful calls.
+    latency: BTreeMap<(String, bool), ValueStats>,
     costs: CostRollup,
     codes: HashMap<String, u64>,
     incidents: VecDeque<Incident>,
     incident_count: u64,
+    failed_runs: VecDeque<Vec<String>>,
+    failed_run_count: u64,
     range: Option<(i64, i64)>,
     events: u64,
     errors: u64,
@@ -102,6 +107,15 @@ pub(crate) fn run(
     Ok(())
 }
 
+/// Whether a call or run succeeded: its `meta.KEY` says `success`, or it
+/// has no such member and a level below error.
+fn succeeded(line: &Line<'_>, key: &str) -> bool {
+    match line.meta(key) {
+        Some(v) => v.text() == "success",
+        None => line.level < LineLevel::Error,
+    }
+}
+
 // === impl Aggregate ===
 
 impl Aggregate {
@@ -113,6 +127,8 @@ impl Aggregate {
             codes: HashMap::new(),
             incidents: VecDeque::new(),
             incident_count: 0,
+            failed_runs: VecDeque::new(),
+            failed_run_count: 0,
             range: None,
             events: 0,
             errors: 0,
@@ -136,6 +152,8 @@ impl Aggregate {
             self.error_event(line, status.as_deref());
         } else if line.evt.is("openrouter_call") {
             self.call_event(line);
+        } else if line.evt.is("pipeline_run") {
+            self.run_event(line);
         }
         if line.level == LineLevel::Critical && !is_or_error {
             self.incident(line, None);
@@ -148,14 +166,35 @@ impl Aggregate {
             return;
         };
         let model = line.meta("model").map(|v| v.text()).unwrap_or_default();
-        match self.latency.get_mut(model.as_ref()) {
-            Some(stats) => stats.push(latency),
-            None => self
-                .latency
-                .entry(model.into_owned())
-                .or_default()
-                .push(latency),
+        let ok = succeeded(line, "outcome");
+        self.latency
+            .entry((model.into_owned(), ok))
+            .or_default()
+            .push(latency);
+    }
+
+    fn run_event(&mut self, line: &Line<'_>) {
+        if succeeded(line, "result") {
+            return;
         }
+        let meta = |k: &str| {
+            line.meta(k)
+                .map(|v| v.text().into_owned())
+                .unwrap_or_default()
+        };
+        let duration = line.meta("duration_s").and_then(|v| v.as_f64());
+        let row = vec![
+            timespec::format_ms(line.ts_ms),
+            meta("run_id"),
+            meta("result"),
+            duration.map(|d| format!("{d:.1}")).unwrap_or_default(),
+            line.msg.text().into_owned(),
+        ];
+        self.failed_run_count += 1;
+        if self.failed_runs.len() == MAX_INCIDENTS {
+            self.failed_runs.pop_front();
+        }
+        self.failed_runs.push_back(row);
     }
 
     fn error_event(&mut self, line: &Line<'_>, status: Option<&str>) {
@@ -213,6 +252,7 @@ impl Aggregate {
             self.cost_section(),
             self.codes_section(),
             self.incidents_section(),
+            self.failed_runs_section(),
         ];
         html::page(title, &subtitle, &sections.concat())
     }
@@ -221,21 +261,24 @@ impl Aggregate {
         let t = self.timeline.finish();
         let every = timespec::format_duration(t.width_ms);
         let x_label = format!("time (UTC), {every} buckets");
-        let events_frame = Frame {
-            title: "Events and errors over time",
-            x_label: &x_label,
-            y_label: &format!("events per {every}"),
+        let chart = |title: &str, y_label: &str, name: &str, values: Vec<f64>| {
+            let frame = Frame {
+                title,
+                x_label: &x_label,
+                y_label,
+            };
+            let series = [Series {
+                name: name.into(),
+                values,
+            }];
+            svg::line_chart(&frame, &t.labels, &series)
         };
-        let lines = [
-            Series {
-                name: "all events".into(),
-                values: t.events,
-            },
-            Series {
-                name: "errors (level error or critical)".into(),
-                values: t.errors,
-            },
-        ];
+        let rate: Vec<f64> = t
+            .events
+            .iter()
+            .zip(&t.errors)
+            .map(|(&n, &e)| if n > 0.0 { 100.0 * e / n } else { 0.0 })
+            .collect();
         let status_frame = Frame {
             title: "OpenRouter errors over time by HTTP status",
             x_label: &x_label,
@@ -249,8 +292,30 @@ impl Aggregate {
                 values,
             })
             .collect();
+        // Each on its own scale: errors drawn against the events scale
+        // would lie flat.
+        let charts = [
+            chart(
+                "Events over time",
+                &format!("events per {every}"),
+                "all events",
+                t.events.clone(),
+            ),
+            chart(
+                "Errors over time",
+                &format!("errors per {every}"),
+                "errors (level error or critical)",
+                t.errors.clone(),
+            ),
+            chart(
+                "Error rate over time",
+                "errors per event (%)",
+                "error rate",
+                rate,
+            ),
+        ];
         vec![
-            html::section("", "", &svg::line_chart(&events_frame, &t.labels, &lines)),
+            html::section("", "", &charts.concat()),
             html::section(
                 "",
                 "openrouter_error events by meta.status, stacked.",
@@ -264,28 +329,42 @@ impl Aggregate {
     fn latency_section(&mut self) -> Vec<String> {
         let mut labels = Vec::new();
         let mut p95 = Vec::new();
-        for (model, stats) in &mut self.latency {
-            if let Some(s) = stats.summary() {
-                labels.push(format!(
-                    "{} (n={})",
-                    if model.is_empty() { "-" } else { model },
-                    s.n
-                ));
+        let mut rows = Vec::new();
+        for ((model, ok), stats) in &mut self.latency {
+            let Some(s) = stats.summary() else { continue };
+            let name = if model.is_empty() { "-" } else { model };
+            if *ok {
+                labels.push(format!("{name} (n={})", s.n));
                 p95.push(s.p95);
             }
+            let mark = if s.exact { "" } else { "~" };
+            let p = |v: f64| format!("{mark}{}", fmt_human(v));
+            rows.push(vec![
+                name.to_owned(),
+                if *ok { "success" } else { "failed" }.to_owned(),
+                s.n.to_string(),
+                p(s.p50),
+                p(s.p95),
+                p(s.p99),
+            ]);
         }
         let frame = Frame {
-            title: "P95 latency by model",
+            title: "P95 latency of successful calls by model",
             x_label: "P95 of meta.latency_s (seconds)",
             y_label: "model",
         };
         let svg = svg::hbars(&frame, &labels, &p95, "P95 latency (s)", |v| {
-            format!("{v:.3} s")
+            format!("{v:.2} s")
         });
+        let table = html::table(
+            &["model", "outcome", "calls", "P50 (s)", "P95 (s)", "P99 (s)"],
+            &[false, false, true, true, true, true],
+            &rows,
+        );
         vec![html::section(
             "",
-            "openrouter_call events, nearest-rank P95.",
-            &svg,
+            "openrouter_call events, nearest-rank percentiles, successful (meta.outcome success) and failed calls apart; ~ marks a sketched percentile (within 0.5 %).",
+            &(svg + &table),
         )]
     }
 
@@ -320,20 +399,20 @@ impl Aggregate {
         let chart = svg::stacked_bars(&frame, &labels, &series, |v| format!("{v:.6} USD"));
         let mut rows: Vec<Vec<String>> = models
             .iter()
-            .map(|(m, s)| vec![(*m).to_owned(), s.calls.to_string(), fmt_f64(s.usd)])
+            .map(|(m, s)| vec![(*m).to_owned(), s.calls.to_string(), fmt_human(s.usd)])
             .collect();
         let total = self.costs.total();
         rows.push(vec![
             "(all models)".into(),
             total.calls.to_string(),
-            fmt_f64(total.usd),
+            fmt_human(total.usd),
         ]);
         let table = html::table(
             &["model", "calls", "cost (USD)"],
             &[false, true, true],
             &rows,
         );
-        let note = "Sum of meta.cost_usd over openrouter_call events (equal to openrouter_cost_usd_total).";
+        let note = "Sum of meta.cost_usd over openrouter_call events (as openrouter_cost_usd_total; rounded to 6 significant digits here, every digit in `costs --json`).";
         vec![html::section("", note, &(chart + &table))]
     }
 
@@ -389,8 +468,32 @@ impl Aggregate {
         let body = if rows.is_empty() {
             "<p>None.</p>".to_owned()
         } else {
-            html::table(&header, &[], &rows)
+            format!(
+                r#"<div class="wide-last">{}</div>"#,
+                html::table(&header, &[], &rows)
+            )
         };
         vec![html::section("Critical incidents (401/402)", &note, &body)]
+    }
+
+    fn failed_runs_section(&self) -> Vec<String> {
+        let rows: Vec<Vec<String>> = self.failed_runs.iter().cloned().collect();
+        let header = ["ts", "run_id", "result", "duration (s)", "msg"];
+        let shown = if self.failed_run_count > MAX_INCIDENTS as u64 {
+            format!(", latest {MAX_INCIDENTS} shown")
+        } else {
+            String::new()
+        };
+        let note = format!(
+            "pipeline_run events whose meta.result is not success: {} in range{shown}.",
+            self.failed_run_count
+        );
+        let body = if rows.is_empty() {
+            "<p>None.</p>".to_owned()
+        } else {
+            let table = html::table(&header, &[false, false, false, true], &rows);
+            format!(r#"<div class="wide-last">{table}</div>"#)
+        };
+        vec![html::section("Failed pipeline runs", &note, &body)]
     }
 }
