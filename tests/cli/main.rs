@@ -10,6 +10,7 @@ mod common;
 mod costs;
 mod costs_match_metrics;
 mod inputs;
+mod monitor;
 mod query;
 mod report;
 mod search;

@@ -19,36 +19,52 @@ use crate::timespec;
 pub(crate) const USAGE: &str = "\
 evt-telemetry: look at evt-telemetry JSONL event files without any server
 
-Usage: evt-telemetry <COMMAND> [OPTIONS]
+Usage: evt-telemetry <COMMAND> [OPTIONS] [FILE...]
 
 Commands:
-  query    print matching events (JSON lines, or --table)
+  query    print matching events (JSON lines, or --table/--csv/--tsv)
   tail     print the last events of the newest file, then follow it (and the next day's)
   stats    count events grouped by fields, optionally per time bucket, with percentiles
   costs    cost rollup by UTC day and model, with totals
   report   write a self-contained HTML report with SVG charts
+  monitor  write a self-contained status page linking to the Grafana dashboards
 
-Options for every command:
+Input (every command but tail also reads FILE arguments instead; - is stdin; gzip is detected):
   --dir DIR            log directory [default: data/telemetry]
+  --prefix NAME        day files NAME-YYYY-MM-DD.jsonl[.gz] [default: events, else the only prefix in DIR]
+  --max-line-bytes N   longer lines are skipped as malformed [default: 1048576]
+
+Output:
   --json               machine-readable output (schemas in docs/CLI.md)
+  --csv, --tsv         tables as CSV or TSV (full precision)
+  --color WHEN         colour levels in tables: auto, always, never [default: auto: a terminal without NO_COLOR]
+  --local              show times in the local time zone (TZ) instead of UTC
+
+Filters (all must hold):
   --since DURATION     only events of the last DURATION (e.g. 30s, 15m, 24h, 7d, 1h30m)
   --from TIME          only events at or after TIME (RFC 3339, or YYYY-MM-DD for its UTC midnight)
   --to TIME            only events before TIME
   --evt NAME[,NAME]    only these events (repeatable; NAME* matches a prefix)
   --level LEVEL        only this level and above (trace, debug, info, warning, error, critical)
   --source NAME[,NAME] only these sources (repeatable; NAME* matches a prefix)
-  --where COND         FIELD=VALUE, FIELD!=VALUE, FIELD>N, FIELD>=N, FIELD<N, FIELD<=N (repeatable);
-                       FIELD is ts, level, evt, source, msg or meta.KEY
+  --where COND         FIELD=VALUE, FIELD!=VALUE, FIELD~REGEX, FIELD!~REGEX, FIELD>N, >=, <, <= (repeatable);
+                       FIELD is ts, level, evt, source, msg, meta.KEY or * (any); A || B: either
+  --grep TEXT          TEXT appears in msg or any other field (repeatable)
   --now TIME           the time --since counts back from [default: the system clock]
 
 query:   --table (aligned columns)  --limit N (stop after N events)
 tail:    --table  --lines N (events shown before following) [default: 10]
          --poll-ms MS (how often to look for new lines and files) [default: 250]
 stats:   --by FIELD[,FIELD] [default: evt]  --every DURATION (time buckets)
-         --value FIELD (P50/P95/P99, min, max, mean of a numeric field)
+         --value FIELD (n, P50/P95/P99, min, max, mean, sum of a numeric field)
+         --distinct FIELD (distinct values per group)  --error-rate (errors and errors per event)
+         --limit N (the N largest groups per bucket)
 costs:   --cost-evt NAME [default: openrouter_call]  --cost-field FIELD [default: meta.cost_usd]
          --model-field FIELD [default: meta.model]
 report:  --out FILE (required)  --title TEXT  --every DURATION [default: fitted to the time range]
+         --grafana-url URL (link each section to its dashboard panel over the report's range)
+monitor: --grafana-url URL (required)  --out FILE [default: site/monitor.html]
+         --alertmanager-url URL  --explore-url URL (Grafana Explore on Loki)  --now TIME (end of the windows)
 
 Exit codes: 0 ok, 1 runtime failure (e.g. cannot write --out), 2 bad arguments, bad filter or missing directory.
 ";
@@ -118,6 +134,16 @@ pub(crate) enum Command {
         out: PathBuf,
         title: String,
         every_ms: Option<i64>,
+        grafana_url: Option<String>,
+    },
+    Monitor {
+        common: Common,
+        out: PathBuf,
+        grafana_url: String,
+        alertmanager_url: Option<String>,
+        explore_url: Option<String>,
+        /// `--now`: the end of the page's time windows.
+        now_ms: Option<i64>,
     },
 }
 
@@ -166,6 +192,9 @@ struct Given {
     cost: CostFields,
     out: Option<PathBuf>,
     title: Option<String>,
+    grafana_url: Option<String>,
+    alertmanager_url: Option<String>,
+    explore_url: Option<String>,
     since_ms: Option<i64>,
     now_ms: Option<i64>,
     filter: Filter,
@@ -197,7 +226,8 @@ fn allowed(command: &str) -> &'static [&'static str] {
         "tail" => &["table", "lines", "poll-ms"],
         "stats" => &["by", "every", "value", "distinct", "error-rate", "limit"],
         "costs" => &["cost-evt", "cost-field", "model-field"],
-        "report" => &["out", "title", "every"],
+        "report" => &["out", "title", "every", "grafana-url"],
+        "monitor" => &["out", "grafana-url", "alertmanager-url", "explore-url"],
         _ => &[],
     }
 }
@@ -260,6 +290,10 @@ fn number<T: std::str::FromStr>(p: &mut Parser, name: &str) -> Result<T, CliErro
         .map_err(|_| usage(format!("--{name}: {v:?} is not a valid number")))
 }
 
+fn url(p: &mut Parser, name: &str) -> Result<String, CliError> {
+    crate::grafana::base_url(name, &value(p, name)?).map_err(usage)
+}
+
 fn list(v: &str) -> impl Iterator<Item = String> + '_ {
     v.split(',')
         .map(str::trim)
@@ -319,6 +353,9 @@ impl Given {
             "model-field" => self.cost.model = field(value(p, name)?)?,
             "out" => self.out = Some(p.value()?.into()),
             "title" => self.title = Some(value(p, name)?),
+            "grafana-url" => self.grafana_url = Some(url(p, name)?),
+            "alertmanager-url" => self.alertmanager_url = Some(url(p, name)?),
+            "explore-url" => self.explore_url = Some(url(p, name)?),
             _ => self.filter_option(name, p)?,
         }
         Ok(())
@@ -404,11 +441,24 @@ impl Given {
                 common,
                 cost: self.cost,
             },
+            "monitor" => Command::Monitor {
+                common,
+                out: self
+                    .out
+                    .unwrap_or_else(|| PathBuf::from("site/monitor.html")),
+                grafana_url: self
+                    .grafana_url
+                    .ok_or_else(|| usage("monitor needs --grafana-url URL"))?,
+                alertmanager_url: self.alertmanager_url,
+                explore_url: self.explore_url,
+                now_ms: self.now_ms,
+            },
             _ => Command::Report {
                 common,
                 out: self.out.ok_or_else(|| usage("report needs --out FILE"))?,
                 title: self.title.unwrap_or_else(|| "evt-telemetry report".into()),
                 every_ms: self.every_ms,
+                grafana_url: self.grafana_url,
             },
         })
     }

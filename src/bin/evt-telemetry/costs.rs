@@ -2,10 +2,14 @@
 //! with totals per model, per day and overall.
 //!
 //! Every sum is a sequential `f64` addition in file order, starting at 0 —
-//! the same operations, in the same order, as the `openrouter_cost_usd_total`
-//! counter (per model) and `daily_cost_usd` gauge (per day and model)
-//! perform on the same events, so the numbers are equal, not just close.
-//! Like those metrics, negative or non-finite costs are rejected.
+//! the operations the `openrouter_cost_usd_total` counter (per model) and
+//! `daily_cost_usd` gauge (per day and model) perform on the same events.
+//! When the lines reach the file in the order the metric was updated (one
+//! logging thread) the numbers are equal bit for bit; with several logging
+//! threads the two orders can differ, and the two sums of the same `n`
+//! non-negative costs are then within `2·γ(n−1)·Σ` of each other
+//! (`γ(k) = k·u / (1 − k·u)`, `u = 2⁻⁵³`; docs/CLI.md). Like those
+//! metrics, negative or non-finite costs are rejected.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;

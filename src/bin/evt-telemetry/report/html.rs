@@ -13,6 +13,7 @@ section{margin-top:22px}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #ddd;margin:4px 0;font-size:12px}
 .wide-last td:last-child{min-width:18em}
+.links{margin:4px 0;font-size:.9em}a{color:#0b57a4}
 svg .bg{fill:#fff}svg .title{font-size:15px;font-weight:600}
 svg .axis{fill:none;stroke:#333;stroke-width:1}svg .grid{fill:none;stroke:#e4e4e4;stroke-width:1}
 svg .tick{fill:#444;font-size:11px}svg .axis-label{fill:#222;font-size:12px}

@@ -6,7 +6,7 @@
 //! One streaming pass; memory depends on the time span and the number of
 //! models, statuses and codes, not on the number of lines.
 
-mod html;
+pub(crate) mod html;
 mod svg;
 mod timeline;
 
@@ -21,6 +21,7 @@ use crate::args::{Common, CostFields};
 use crate::costs::CostRollup;
 use crate::error::CliError;
 use crate::files::Input;
+use crate::grafana;
 use crate::line::Line;
 use crate::output::{fmt_human, write_json};
 use crate::quantiles::ValueStats;
@@ -41,6 +42,8 @@ pub(crate) struct ReportSpec<'a> {
     pub(crate) title: &'a str,
     /// Time bucket width; `None` fits about 120 buckets to the data.
     pub(crate) every_ms: Option<i64>,
+    /// `--grafana-url`: link each section to its dashboard panel.
+    pub(crate) grafana: Option<&'a str>,
 }
 
 /// A critical incident: an `openrouter_error` with status 401 or 402, or
@@ -63,6 +66,7 @@ struct Aggregate {
     failed_runs: VecDeque<Vec<String>>,
     failed_run_count: u64,
     range: Option<(i64, i64)>,
+    links: Option<Links>,
     events: u64,
     errors: u64,
 }
@@ -82,6 +86,14 @@ pub(crate) fn run(
         agg.add(line);
         Ok(Flow::Continue)
     })?;
+    agg.links = spec.grafana.map(|base| {
+        let (a, b) = agg.range.unwrap_or((0, 0));
+        Links {
+            base: base.to_owned(),
+            from_ms: common.filter.from_ms.unwrap_or(a),
+            to_ms: common.filter.to_ms.unwrap_or(b + 1),
+        }
+    });
     let html = agg.render(spec.title, &summary, &common.input);
     std::fs::write(spec.out, html)
         .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", spec.out.display())))?;
@@ -116,6 +128,75 @@ fn succeeded(line: &Line<'_>, key: &str) -> bool {
     }
 }
 
+/// Where Grafana is and the report's time range, for panel links.
+#[derive(Debug, Clone)]
+struct Links {
+    base: String,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// The `meta` member `key` as text (`""` when absent).
+fn meta_text(line: &Line<'_>, key: &str) -> String {
+    line.meta(key)
+        .map(|v| v.text().into_owned())
+        .unwrap_or_default()
+}
+
+/// The incidents table's cells: time, level, evt, status, code, model,
+/// component, message.
+fn incident_cells(line: &Line<'_>, status: Option<&str>) -> Vec<String> {
+    vec![
+        timespec::format_ms(line.ts_ms),
+        line.level.as_str().to_owned(),
+        line.evt.text().into_owned(),
+        status.unwrap_or_default().to_owned(),
+        meta_text(line, "code"),
+        meta_text(line, "model"),
+        meta_text(line, "component"),
+        line.msg.text().into_owned(),
+    ]
+}
+
+/// The incidents table's header.
+pub(crate) const INCIDENT_COLUMNS: [&str; 8] = [
+    "ts",
+    "level",
+    "evt",
+    "status",
+    "code",
+    "model",
+    "component",
+    "msg",
+];
+
+/// A critical incident's cells: an `openrouter_error` with status 401 or
+/// 402, or any event at level `critical`.
+pub(crate) fn incident_row(line: &Line<'_>) -> Option<Vec<String>> {
+    let or_error = line.evt.is("openrouter_error");
+    let status = line.meta("status").filter(|_| or_error).map(|v| v.text());
+    let auth = matches!(status.as_deref(), Some("401" | "402"));
+    (auth || line.level == LineLevel::Critical).then(|| incident_cells(line, status.as_deref()))
+}
+
+/// The failed runs table's header.
+pub(crate) const FAILED_RUN_COLUMNS: [&str; 5] = ["ts", "run_id", "result", "duration (s)", "msg"];
+
+/// A failed `pipeline_run`'s cells: time, run id, result, duration, message.
+pub(crate) fn failed_run_row(line: &Line<'_>) -> Option<Vec<String>> {
+    if !line.evt.is("pipeline_run") || succeeded(line, "result") {
+        return None;
+    }
+    let duration = line.meta("duration_s").and_then(|v| v.as_f64());
+    Some(vec![
+        timespec::format_ms(line.ts_ms),
+        meta_text(line, "run_id"),
+        meta_text(line, "result"),
+        duration.map(|d| format!("{d:.1}")).unwrap_or_default(),
+        line.msg.text().into_owned(),
+    ])
+}
+
 // === impl Aggregate ===
 
 impl Aggregate {
@@ -130,6 +211,7 @@ impl Aggregate {
             failed_runs: VecDeque::new(),
             failed_run_count: 0,
             range: None,
+            links: None,
             events: 0,
             errors: 0,
         }
@@ -149,14 +231,14 @@ impl Aggregate {
         }));
         self.timeline.add(line.ts_ms, is_error, status.as_deref());
         if is_or_error {
-            self.error_event(line, status.as_deref());
+            self.error_event(line);
         } else if line.evt.is("openrouter_call") {
             self.call_event(line);
         } else if line.evt.is("pipeline_run") {
             self.run_event(line);
         }
-        if line.level == LineLevel::Critical && !is_or_error {
-            self.incident(line, None);
+        if let Some(cells) = incident_row(line) {
+            self.incident(cells);
         }
     }
 
@@ -174,22 +256,9 @@ impl Aggregate {
     }
 
     fn run_event(&mut self, line: &Line<'_>) {
-        if succeeded(line, "result") {
+        let Some(row) = failed_run_row(line) else {
             return;
-        }
-        let meta = |k: &str| {
-            line.meta(k)
-                .map(|v| v.text().into_owned())
-                .unwrap_or_default()
         };
-        let duration = line.meta("duration_s").and_then(|v| v.as_f64());
-        let row = vec![
-            timespec::format_ms(line.ts_ms),
-            meta("run_id"),
-            meta("result"),
-            duration.map(|d| format!("{d:.1}")).unwrap_or_default(),
-            line.msg.text().into_owned(),
-        ];
         self.failed_run_count += 1;
         if self.failed_runs.len() == MAX_INCIDENTS {
             self.failed_runs.pop_front();
@@ -197,33 +266,15 @@ impl Aggregate {
         self.failed_runs.push_back(row);
     }
 
-    fn error_event(&mut self, line: &Line<'_>, status: Option<&str>) {
+    fn error_event(&mut self, line: &Line<'_>) {
         let code = line.meta("code").map(|v| v.text()).unwrap_or_default();
         match self.codes.get_mut(code.as_ref()) {
             Some(n) => *n += 1,
             None => drop(self.codes.insert(code.into_owned(), 1)),
         }
-        if matches!(status, Some("401" | "402")) || line.level == LineLevel::Critical {
-            self.incident(line, status);
-        }
     }
 
-    fn incident(&mut self, line: &Line<'_>, status: Option<&str>) {
-        let meta = |k: &str| {
-            line.meta(k)
-                .map(|v| v.text().into_owned())
-                .unwrap_or_default()
-        };
-        let cells = vec![
-            timespec::format_ms(line.ts_ms),
-            line.level.as_str().to_owned(),
-            line.evt.text().into_owned(),
-            status.unwrap_or_default().to_owned(),
-            meta("code"),
-            meta("model"),
-            meta("component"),
-            line.msg.text().into_owned(),
-        ];
+    fn incident(&mut self, cells: Vec<String>) {
         self.incident_count += 1;
         if self.incidents.len() == MAX_INCIDENTS {
             self.incidents.pop_front();
@@ -255,6 +306,21 @@ impl Aggregate {
             self.failed_runs_section(),
         ];
         html::page(title, &subtitle, &sections.concat())
+    }
+
+    /// A link to `panel` over the report's time range (nothing without
+    /// `--grafana-url`).
+    fn link(&self, panel: grafana::Panel) -> String {
+        let Some(l) = &self.links else {
+            return String::new();
+        };
+        let url = grafana::panel_url(&l.base, panel, l.from_ms, l.to_ms);
+        format!(
+            r#"<p class="links"><a href="{}">Open in Grafana: {} › {}</a></p>"#,
+            html::esc(&url),
+            html::esc(panel.dashboard.title),
+            html::esc(panel.title)
+        )
     }
 
     fn over_time(&mut self) -> Vec<String> {
@@ -295,18 +361,21 @@ impl Aggregate {
         // Each on its own scale: errors drawn against the events scale
         // would lie flat.
         let charts = [
+            self.link(grafana::EVENTS),
             chart(
                 "Events over time",
                 &format!("events per {every}"),
                 "all events",
                 t.events.clone(),
             ),
+            self.link(grafana::CALLS),
             chart(
                 "Errors over time",
                 &format!("errors per {every}"),
                 "errors (level error or critical)",
                 t.errors.clone(),
             ),
+            self.link(grafana::ERROR_RATIO),
             chart(
                 "Error rate over time",
                 "errors per event (%)",
@@ -319,9 +388,10 @@ impl Aggregate {
             html::section(
                 "",
                 "openrouter_error events by meta.status, stacked.",
-                &svg::stacked_bars(&status_frame, &t.labels, &statuses, |v| {
-                    format!("{v} errors")
-                }),
+                &(self.link(grafana::ERRORS_BY_STATUS)
+                    + &svg::stacked_bars(&status_frame, &t.labels, &statuses, |v| {
+                        format!("{v} errors")
+                    })),
             ),
         ]
     }
@@ -364,7 +434,7 @@ impl Aggregate {
         vec![html::section(
             "",
             "openrouter_call events, nearest-rank percentiles, successful (meta.outcome success) and failed calls apart; ~ marks a sketched percentile (within 0.5 %).",
-            &(svg + &table),
+            &(self.link(grafana::LATENCY) + &svg + &table),
         )]
     }
 
@@ -413,7 +483,11 @@ impl Aggregate {
             &rows,
         );
         let note = "Sum of meta.cost_usd over openrouter_call events (as openrouter_cost_usd_total; rounded to 6 significant digits here, every digit in `costs --json`).";
-        vec![html::section("", note, &(chart + &table))]
+        vec![html::section(
+            "",
+            note,
+            &(self.link(grafana::DAILY_COST) + &chart + &table),
+        )]
     }
 
     fn codes_section(&self) -> Vec<String> {
@@ -440,22 +514,13 @@ impl Aggregate {
         vec![html::section(
             "",
             "openrouter_error events by meta.code, the 10 most frequent.",
-            &svg,
+            &(self.link(grafana::TOP_CODES) + &svg),
         )]
     }
 
     fn incidents_section(&self) -> Vec<String> {
         let rows: Vec<Vec<String>> = self.incidents.iter().map(|i| i.cells.clone()).collect();
-        let header = [
-            "ts",
-            "level",
-            "evt",
-            "status",
-            "code",
-            "model",
-            "component",
-            "msg",
-        ];
+        let header = INCIDENT_COLUMNS;
         let note = format!(
             "openrouter_error with status 401/402 and every critical event: {} in range{}.",
             self.incident_count,
@@ -473,12 +538,16 @@ impl Aggregate {
                 html::table(&header, &[], &rows)
             )
         };
-        vec![html::section("Critical incidents (401/402)", &note, &body)]
+        vec![html::section(
+            "Critical incidents (401/402)",
+            &note,
+            &(self.link(grafana::INCIDENTS) + &body),
+        )]
     }
 
     fn failed_runs_section(&self) -> Vec<String> {
         let rows: Vec<Vec<String>> = self.failed_runs.iter().cloned().collect();
-        let header = ["ts", "run_id", "result", "duration (s)", "msg"];
+        let header = FAILED_RUN_COLUMNS;
         let shown = if self.failed_run_count > MAX_INCIDENTS as u64 {
             format!(", latest {MAX_INCIDENTS} shown")
         } else {
@@ -494,6 +563,10 @@ impl Aggregate {
             let table = html::table(&header, &[false, false, false, true], &rows);
             format!(r#"<div class="wide-last">{table}</div>"#)
         };
-        vec![html::section("Failed pipeline runs", &note, &body)]
+        vec![html::section(
+            "Failed pipeline runs",
+            &note,
+            &(self.link(grafana::RUNS) + &body),
+        )]
     }
 }
