@@ -22,6 +22,8 @@ use evt_telemetry::LineLevel;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+#[path = "../src/contract/mod.rs"]
+mod contract;
 #[path = "../src/bin/evt-telemetry/json.rs"]
 mod json;
 #[path = "../src/bin/evt-telemetry/line.rs"]
