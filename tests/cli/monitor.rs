@@ -143,6 +143,20 @@ fn monitor_links_the_dashboards_and_summarises_status_from_the_files() {
 }
 
 #[test]
+fn monitor_json_summarises_what_was_written() {
+    let data = data();
+    let out = data.path().join("m.html");
+    let r = monitor(data.path(), &out, &["--grafana-url", "https://g.example", "--json"]);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{{\"calls_24h\":5,\"cost_today_usd\":0.4,\"events\":13,\"failed_24h\":1,\"incidents\":2,\"out\":\"{}\"}}\n",
+            out.display()
+        )
+    );
+}
+
+#[test]
 fn monitor_needs_a_grafana_url() {
     let data = data();
     let out = data.path().join("m.html");

@@ -43,7 +43,8 @@ struct Follower {
 /// A missing directory (at start), or a failure to write `out`.
 pub(crate) fn run(common: &Common, spec: TailSpec, out: &mut impl Write) -> Result<(), CliError> {
     let mut checker = LineChecker::new(Progress::new(0));
-    let mut printer = EventPrinter::new(spec.table, &common.style);
+    let table = spec.table || common.style.format != crate::output::TableFormat::Aligned;
+    let mut printer = EventPrinter::new(table, &common.style);
     let listing = files::list(&common.input.dir, common.input.prefix.as_deref())?;
     crate::scan::note_listing(&common.input, &listing);
     let prefix = common.input.prefix.clone();
