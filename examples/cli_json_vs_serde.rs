@@ -26,6 +26,8 @@ use serde_json::value::RawValue;
 
 #[path = "../src/contract/mod.rs"]
 mod contract;
+#[path = "../src/words.rs"]
+mod words;
 #[path = "../src/bin/evt-telemetry/json.rs"]
 mod json;
 #[path = "../src/bin/evt-telemetry/line.rs"]
