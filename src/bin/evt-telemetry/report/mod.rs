@@ -482,7 +482,7 @@ impl Aggregate {
             &[false, true, true],
             &rows,
         );
-        let note = "Sum of meta.cost_usd over openrouter_call events (as openrouter_cost_usd_total; rounded to 6 significant digits here, every digit in `costs --json`).";
+        let note = "Sum of meta.cost_usd over openrouter_call events (as openrouter_cost_usd_total; rounded to 6 significant digits here, every digit in costs --json).";
         vec![html::section(
             "",
             note,
