@@ -26,14 +26,14 @@ use serde_json::value::RawValue;
 
 #[path = "../src/contract/mod.rs"]
 mod contract;
-#[path = "../src/words.rs"]
-mod words;
 #[path = "../src/bin/evt-telemetry/json.rs"]
 mod json;
 #[path = "../src/bin/evt-telemetry/line.rs"]
 mod line;
 #[path = "../src/bin/evt-telemetry/timespec.rs"]
 mod timespec;
+#[path = "../src/words.rs"]
+mod words;
 
 /// The one item `timespec.rs` takes from the command's output module.
 mod output {
@@ -180,7 +180,11 @@ fn main() {
         serde_s / n * 1e9,
         serde_s
     );
-    println!("serde_json, borrowed + RawValue + visitor: {:7.1} ns/line  {:.3} s", visitor_s / n * 1e9, visitor_s);
+    println!(
+        "serde_json, borrowed + RawValue + visitor: {:7.1} ns/line  {:.3} s",
+        visitor_s / n * 1e9,
+        visitor_s
+    );
     println!("serde_json (map) / scanner: {:.2}x", serde_s / scan_s);
     println!("serde_json (visitor) / scanner: {:.2}x", visitor_s / scan_s);
 }

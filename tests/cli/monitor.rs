@@ -146,7 +146,11 @@ fn monitor_links_the_dashboards_and_summarises_status_from_the_files() {
 fn monitor_json_summarises_what_was_written() {
     let data = data();
     let out = data.path().join("m.html");
-    let r = monitor(data.path(), &out, &["--grafana-url", "https://g.example", "--json"]);
+    let r = monitor(
+        data.path(),
+        &out,
+        &["--grafana-url", "https://g.example", "--json"],
+    );
     assert_eq!(
         r.stdout,
         format!(

@@ -17,7 +17,9 @@ pub(crate) struct ValueStats {
     min: f64,
     max: f64,
     exact: Vec<f64>,
-    sketch: Option<Sketch>,
+    /// Boxed: most groups never need one, and a group's size is the
+    /// memory of `stats` with many groups.
+    sketch: Option<Box<Sketch>>,
 }
 
 /// Log-spaced buckets: index `i` holds magnitudes in `(γ^(i-1), γ^i]`.
@@ -67,7 +69,7 @@ impl ValueStats {
             None => {
                 let mut s = Sketch::default();
                 self.exact.drain(..).chain([v]).for_each(|x| s.push(x));
-                self.sketch = Some(s);
+                self.sketch = Some(Box::new(s));
             }
         }
     }

@@ -49,8 +49,9 @@ pub(crate) struct Group {
     pub(crate) count: u64,
     pub(crate) errors: u64,
     pub(crate) values: ValueStats,
-    /// 64-bit hashes of the `--distinct` values seen (missing counts as none).
-    distinct: HashSet<u64, BuildHasherDefault<FxHasher>>,
+    /// 64-bit hashes of the `--distinct` values seen (missing counts as
+    /// none); boxed and only with `--distinct`, to keep groups small.
+    distinct: Option<Box<HashSet<u64, BuildHasherDefault<FxHasher>>>>,
 }
 
 /// Runs `stats`, writing a table or (`--json`) one JSON document to `out`.
@@ -117,7 +118,7 @@ impl Groups {
             self.key.clear();
             push_key(&mut self.key, Some(v));
             h.write(&self.key);
-            group.distinct.insert(h.finish());
+            group.distinct.get_or_insert_default().insert(h.finish());
         }
         if let Some(v) = spec
             .value
@@ -140,7 +141,7 @@ impl Groups {
             count: 0,
             errors: 0,
             values: ValueStats::default(),
-            distinct: HashSet::default(),
+            distinct: None,
         });
         self.index
             .insert(self.key.as_slice().into(), self.groups.len() - 1);
@@ -148,16 +149,45 @@ impl Groups {
     }
 
     /// The groups by bucket, then by count (largest first), then by key text.
+    /// Sorted in place without a buffer (keys are distinct within a bucket,
+    /// so an unstable sort is deterministic) and without allocating per
+    /// comparison for string keys.
     pub(crate) fn into_sorted(self) -> Vec<Group> {
         let mut groups = self.groups;
-        groups.sort_by(|a, b| {
+        groups.sort_unstable_by(|a, b| {
             a.bucket_ms
                 .cmp(&b.bucket_ms)
                 .then(b.count.cmp(&a.count))
-                .then_with(|| key_texts(a).cmp(&key_texts(b)))
+                .then_with(|| cmp_keys(&a.keys, &b.keys))
         });
         groups
     }
+}
+
+/// Key values by their table text, then (for equal texts, such as the
+/// string `"429"` and the number `429`) missing < string < other.
+fn cmp_keys(a: &[Option<Value>], b: &[Option<Value>]) -> std::cmp::Ordering {
+    let rank = |v: &Option<Value>| match v {
+        None => 0,
+        Some(Value::String(_)) => 1,
+        Some(_) => 2,
+    };
+    fn text(v: &Option<Value>) -> std::borrow::Cow<'_, str> {
+        match v {
+            None => "-".into(),
+            Some(Value::String(s)) => s.as_str().into(),
+            Some(other) => other.to_string().into(),
+        }
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| text(x).cmp(&text(y)).then(rank(x).cmp(&rank(y))))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+fn distinct_count(g: &Group) -> usize {
+    g.distinct.as_ref().map_or(0, |d| d.len())
 }
 
 /// rustc's FxHash: group keys are short and local, so a fast hash beats the
@@ -249,7 +279,7 @@ fn write_table(
             row.push(style.number(g.errors as f64 / g.count as f64));
         }
         if spec.distinct.is_some() {
-            row.push(g.distinct.len().to_string());
+            row.push(distinct_count(&g).to_string());
         }
         if spec.value.is_some() {
             row.extend(value_cells(g.values.summary(), style));
@@ -329,7 +359,7 @@ fn group_json(spec: &StatsSpec<'_>, names: &[String], g: &mut Group) -> Value {
         );
     }
     if spec.distinct.is_some() {
-        row.insert("distinct".into(), g.distinct.len().into());
+        row.insert("distinct".into(), distinct_count(g).into());
     }
     if spec.value.is_some() {
         row.insert(
