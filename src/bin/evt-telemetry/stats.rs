@@ -50,8 +50,8 @@ pub(crate) struct Group {
     pub(crate) errors: u64,
     pub(crate) values: ValueStats,
     /// 64-bit hashes of the `--distinct` values seen (missing counts as
-    /// none); boxed and only with `--distinct`, to keep groups small.
-    distinct: Option<Box<HashSet<u64, BuildHasherDefault<FxHasher>>>>,
+    /// none); allocates nothing without `--distinct`.
+    distinct: HashSet<u64, BuildHasherDefault<FxHasher>>,
 }
 
 /// Runs `stats`, writing a table or (`--json`) one JSON document to `out`.
@@ -118,7 +118,7 @@ impl Groups {
             self.key.clear();
             push_key(&mut self.key, Some(v));
             h.write(&self.key);
-            group.distinct.get_or_insert_default().insert(h.finish());
+            group.distinct.insert(h.finish());
         }
         if let Some(v) = spec
             .value
@@ -141,7 +141,7 @@ impl Groups {
             count: 0,
             errors: 0,
             values: ValueStats::default(),
-            distinct: None,
+            distinct: HashSet::default(),
         });
         self.index
             .insert(self.key.as_slice().into(), self.groups.len() - 1);
@@ -187,7 +187,7 @@ fn cmp_keys(a: &[Option<Value>], b: &[Option<Value>]) -> std::cmp::Ordering {
 }
 
 fn distinct_count(g: &Group) -> usize {
-    g.distinct.as_ref().map_or(0, |d| d.len())
+    g.distinct.len()
 }
 
 /// rustc's FxHash: group keys are short and local, so a fast hash beats the
