@@ -37,15 +37,15 @@ fn costs_table_rolls_up_by_day_and_model_with_exact_sums() {
 day         model                        calls  cost_usd
 2025-10-05  anthropic/claude-sonnet-4.5  1      0.2
 2025-10-05  deepseek/deepseek-v3.2-exp   2      0.1
-2025-10-05  (all models)                 3      0.30000000000000004
+2025-10-05  (all models)                 3      0.3
 2025-10-06  anthropic/claude-sonnet-4.5  1      0
 2025-10-06  deepseek/deepseek-v3.2-exp   2      0.5
 2025-10-06  openai/gpt-4o-mini           2      0.4
 2025-10-06  (all models)                 5      0.9
 total       anthropic/claude-sonnet-4.5  2      0.2
-total       deepseek/deepseek-v3.2-exp   4      0.6000000000000001
+total       deepseek/deepseek-v3.2-exp   4      0.6
 total       openai/gpt-4o-mini           2      0.4
-total       (all models)                 8      1.2000000000000002
+total       (all models)                 8      1.2
 ";
     assert_eq!((r.code, r.stdout.as_str()), (Some(0), expected));
     assert_eq!(r.stderr, basic_malformed_report());

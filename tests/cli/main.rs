@@ -9,7 +9,10 @@ mod common;
 
 mod costs;
 mod costs_match_metrics;
+mod inputs;
+mod monitor;
 mod query;
 mod report;
+mod search;
 mod stats;
 mod tail;

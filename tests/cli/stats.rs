@@ -35,7 +35,7 @@ fn stats_json_follows_the_documented_schema() {
         "--level",
         "error",
     ]);
-    let expected = r#"{"by":["evt","meta.code"],"every_s":null,"groups":[{"count":3,"key":{"evt":"openrouter_call","meta.code":null}},{"count":1,"key":{"evt":"openrouter_error","meta.code":"bad_gateway"}},{"count":1,"key":{"evt":"openrouter_error","meta.code":"invalid_key"}},{"count":1,"key":{"evt":"openrouter_error","meta.code":"rate_limited"}}],"malformed":2,"total":6,"value":null}
+    let expected = r#"{"by":["evt","meta.code"],"every_s":null,"groups":[{"count":3,"key":{"evt":"openrouter_call"}},{"count":1,"key":{"evt":"openrouter_error","meta.code":"bad_gateway"}},{"count":1,"key":{"evt":"openrouter_error","meta.code":"invalid_key"}},{"count":1,"key":{"evt":"openrouter_error","meta.code":"rate_limited"}}],"malformed":2,"total":6,"value":null}
 "#;
     assert_eq!(r.stdout, expected);
 }
@@ -100,10 +100,10 @@ fn stats_value_gives_nearest_rank_percentiles_per_group() {
         "meta.latency_s",
     ]);
     let expected = "\
-meta.model                   count  n  p50   p95  p99  min   max  mean
-deepseek/deepseek-v3.2-exp   4      4  1     2    2    0.25  2    1.1875
-anthropic/claude-sonnet-4.5  2      2  0.5   3    3    0.5   3    1.75
-openai/gpt-4o-mini           2      2  0.75  4    4    0.75  4    2.375
+meta.model                   count  n  p50   p95  p99  min   max  mean    sum
+deepseek/deepseek-v3.2-exp   4      4  1     2    2    0.25  2    1.1875  4.75
+anthropic/claude-sonnet-4.5  2      2  0.5   3    3    0.5   3    1.75    3.5
+openai/gpt-4o-mini           2      2  0.75  4    4    0.75  4    2.375   4.75
 ";
     assert_eq!(r.stdout, expected);
     let json = run(&[
@@ -118,7 +118,7 @@ openai/gpt-4o-mini           2      2  0.75  4    4    0.75  4    2.375
         "meta.pending",
         "--json",
     ]);
-    let expected = r#"{"by":["evt"],"every_s":null,"groups":[{"count":3,"key":{"evt":"openrouter_error"},"value":null},{"count":1,"key":{"evt":"queue_depth"},"value":{"exact":true,"max":12.0,"mean":12.0,"min":12.0,"n":1,"p50":12.0,"p95":12.0,"p99":12.0}}],"malformed":2,"total":4,"value":"meta.pending"}
+    let expected = r#"{"by":["evt"],"every_s":null,"groups":[{"count":3,"key":{"evt":"openrouter_error"},"value":null},{"count":1,"key":{"evt":"queue_depth"},"value":{"exact":true,"max":12.0,"mean":12.0,"min":12.0,"n":1,"p50":12.0,"p95":12.0,"p99":12.0,"sum":12.0}}],"malformed":2,"total":4,"value":"meta.pending"}
 "#;
     assert_eq!(json.stdout, expected);
 }
@@ -131,6 +131,6 @@ fn stats_of_an_empty_directory_is_an_empty_table_and_a_note() {
     assert_eq!((r.code, r.stdout.as_str()), (Some(0), "evt  count\n"));
     assert_eq!(
         r.stderr,
-        format!("evt-telemetry: no events-*.jsonl[.gz] files in {path}\n")
+        format!("evt-telemetry: no events-YYYY-MM-DD.jsonl[.gz] files in {path}\n")
     );
 }

@@ -134,3 +134,49 @@ fn tail_of_a_missing_directory_exits_2() {
         "evt-telemetry: log directory /definitely/not/here: No such file or directory (os error 2)\n"
     );
 }
+
+#[test]
+fn tail_follows_a_file_that_appears_after_start_from_its_first_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = common::bin()
+        .args([
+            "tail",
+            "--dir",
+            &dir.path().display().to_string(),
+            "--lines",
+            "2",
+            "--poll-ms",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tail");
+    let rx = lines_of(&mut child);
+    let stderr = child.stderr.take().expect("piped stderr");
+    let _guard = Killed(child);
+    std::thread::sleep(Duration::from_millis(100));
+    // More lines than --lines, all written before tail's next poll: every
+    // one is new, so every one is shown.
+    let events: Vec<String> = (0..5)
+        .map(|i| event(&format!("2025-10-06T00:00:0{i}.000Z"), &format!("e{i}")))
+        .collect();
+    fs::write(
+        dir.path().join("app-2025-10-06.jsonl"),
+        events.join("\n") + "\n",
+    )
+    .expect("write");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(&next(&rx, &format!("line {i} of the new file")), e);
+    }
+    drop(_guard);
+    let mut note = String::new();
+    std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut note).expect("stderr");
+    assert_eq!(
+        note,
+        format!(
+            "evt-telemetry: no events-YYYY-MM-DD.jsonl[.gz] files in {}\n",
+            dir.path().display()
+        )
+    );
+}

@@ -2,7 +2,7 @@
 //! the fixtures.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The result of one run of the command.
@@ -73,5 +73,141 @@ pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+// === headless Chromium ===
+
+/// Chromium (Debian package `chromium`), or `None` after a note — a failure
+/// when `CI` is set.
+pub fn chromium() -> Option<PathBuf> {
+    super::kit::tool("chromium", "chromium")
+}
+
+/// What a page did in headless Chromium.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The DOM after load (`--dump-dom`).
+    pub dom: String,
+    /// Console messages Chromium logged.
+    pub console: Vec<String>,
+    /// Requests the page made (all traffic goes through a counting proxy on
+    /// 127.0.0.1, loopback included), without Chromium's own service
+    /// traffic (update checks, network time, accounts: Google hosts).
+    pub requests: Vec<String>,
+}
+
+/// A proxy that accepts connections, records their first line and answers
+/// 404: every request Chromium makes lands here.
+fn counting_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { break };
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let mut first = String::new();
+            let mut reader = BufReader::new(conn);
+            let _ = reader.read_line(&mut first);
+            // Recorded before answering: the page waits for the answer, so
+            // by the time Chromium exits every request is in the log.
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(first.trim_end().to_owned());
+            let _ = std::io::Write::write_all(
+                reader.get_mut(),
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (port, seen)
+}
+
+fn headless(browser: &Path, profile: &Path, proxy_port: u16) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--timeout=20000",
+        "--proxy-bypass-list=<-loopback>",
+    ])
+    .arg(format!("--proxy-server=http://127.0.0.1:{proxy_port}"))
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
+/// Loads `page` in headless Chromium: its DOM, console messages and
+/// network requests; with `screenshot`, also saves a PNG there.
+pub fn load(browser: &Path, page: &Path, work: &Path, screenshot: Option<&Path>) -> Loaded {
+    let (port, requests) = counting_proxy();
+    let url = format!("file://{}", page.display());
+    let out = headless(browser, &work.join("profile-dom"), port)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    if let Some(png) = screenshot {
+        let shot = headless(browser, &work.join("profile-shot"), port)
+            .args(["--hide-scrollbars", "--window-size=1000,1600"])
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(&url)
+            .output()
+            .expect("run chromium");
+        assert!(
+            shot.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shot.stderr)
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let console = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    let requests = requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|r| !is_chromium_service(r))
+        .cloned()
+        .collect();
+    Loaded {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        console,
+        requests,
+    }
+}
+
+/// Whether a request line is Chromium talking to its own services.
+fn is_chromium_service(request: &str) -> bool {
+    let target = request.split(' ').nth(1).unwrap_or("");
+    let host = target
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    ["google.com", "googleapis.com", "gvt1.com", "gstatic.com"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+/// The `href` values of `<a>` elements in an HTML text, unescaped.
+pub fn hrefs(html: &str) -> Vec<String> {
+    html.split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|h| h.replace("&amp;", "&"))
         .collect()
 }

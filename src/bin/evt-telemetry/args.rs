@@ -8,44 +8,63 @@ use evt_telemetry::LineLevel;
 use lexopt::{Arg, Parser, ValueExt};
 
 use crate::error::CliError;
+use crate::files::Input;
 use crate::filter::{Filter, Where};
 use crate::line::Field;
+use crate::output::{Style, TableFormat};
+use crate::split::DEFAULT_MAX_LINE;
 use crate::timespec;
 
 /// The help text printed by `--help`.
 pub(crate) const USAGE: &str = "\
 evt-telemetry: look at evt-telemetry JSONL event files without any server
 
-Usage: evt-telemetry <COMMAND> [OPTIONS]
+Usage: evt-telemetry <COMMAND> [OPTIONS] [FILE...]
 
 Commands:
-  query    print matching events (JSON lines, or --table)
+  query    print matching events (JSON lines, or --table/--csv/--tsv)
   tail     print the last events of the newest file, then follow it (and the next day's)
   stats    count events grouped by fields, optionally per time bucket, with percentiles
   costs    cost rollup by UTC day and model, with totals
   report   write a self-contained HTML report with SVG charts
+  monitor  write a self-contained status page linking to the Grafana dashboards
 
-Options for every command:
+Input (every command but tail also reads FILE arguments instead; - is stdin; gzip is detected):
   --dir DIR            log directory [default: data/telemetry]
+  --prefix NAME        day files NAME-YYYY-MM-DD.jsonl[.gz] [default: events, else the only prefix in DIR]
+  --max-line-bytes N   longer lines are skipped as malformed [default: 1048576]
+
+Output:
   --json               machine-readable output (schemas in docs/CLI.md)
+  --csv, --tsv         tables as CSV or TSV (full precision)
+  --color WHEN         colour levels in tables: auto, always, never [default: auto: a terminal without NO_COLOR]
+  --local              show times in the local time zone (TZ) instead of UTC
+
+Filters (all must hold):
   --since DURATION     only events of the last DURATION (e.g. 30s, 15m, 24h, 7d, 1h30m)
   --from TIME          only events at or after TIME (RFC 3339, or YYYY-MM-DD for its UTC midnight)
   --to TIME            only events before TIME
   --evt NAME[,NAME]    only these events (repeatable; NAME* matches a prefix)
   --level LEVEL        only this level and above (trace, debug, info, warning, error, critical)
   --source NAME[,NAME] only these sources (repeatable; NAME* matches a prefix)
-  --where COND         FIELD=VALUE, FIELD!=VALUE, FIELD>N, FIELD>=N, FIELD<N, FIELD<=N (repeatable);
-                       FIELD is ts, level, evt, source, msg or meta.KEY
+  --where COND         FIELD=VALUE, FIELD!=VALUE, FIELD~REGEX, FIELD!~REGEX, FIELD>N, >=, <, <= (repeatable);
+                       FIELD is ts, level, evt, source, msg, meta.KEY or * (any); A || B: either
+  --grep TEXT          TEXT appears in msg or any other field (repeatable)
   --now TIME           the time --since counts back from [default: the system clock]
 
 query:   --table (aligned columns)  --limit N (stop after N events)
 tail:    --table  --lines N (events shown before following) [default: 10]
          --poll-ms MS (how often to look for new lines and files) [default: 250]
 stats:   --by FIELD[,FIELD] [default: evt]  --every DURATION (time buckets)
-         --value FIELD (P50/P95/P99, min, max, mean of a numeric field)
+         --value FIELD (n, P50/P95/P99, min, max, mean, sum of a numeric field)
+         --distinct FIELD (distinct values per group)  --error-rate (errors and errors per event)
+         --limit N (the N largest groups per bucket)
 costs:   --cost-evt NAME [default: openrouter_call]  --cost-field FIELD [default: meta.cost_usd]
          --model-field FIELD [default: meta.model]
 report:  --out FILE (required)  --title TEXT  --every DURATION [default: fitted to the time range]
+         --grafana-url URL (link each section to its dashboard panel over the report's range)
+monitor: --grafana-url URL (required)  --out FILE [default: site/monitor.html]
+         --alertmanager-url URL  --explore-url URL (Grafana Explore on Loki)  --now TIME (end of the windows)
 
 Exit codes: 0 ok, 1 runtime failure (e.g. cannot write --out), 2 bad arguments, bad filter or missing directory.
 ";
@@ -53,9 +72,32 @@ Exit codes: 0 ok, 1 runtime failure (e.g. cannot write --out), 2 bad arguments, 
 /// Options every command takes.
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
-    pub(crate) dir: PathBuf,
+    /// `--dir`, `--prefix` and the FILE arguments.
+    pub(crate) input: Input,
     pub(crate) json: bool,
     pub(crate) filter: Filter,
+    /// `--max-line-bytes`: longer lines are skipped as malformed.
+    pub(crate) max_line: usize,
+    /// `--csv`, `--tsv`, `--color`, `--local`.
+    pub(crate) style: Style,
+}
+
+impl Common {
+    /// The defaults, reading the day files of `dir`.
+    #[cfg(test)]
+    pub(crate) fn for_dir(dir: &std::path::Path) -> Self {
+        Common {
+            input: Input {
+                dir: dir.to_owned(),
+                prefix: None,
+                files: Vec::new(),
+            },
+            json: false,
+            filter: Filter::default(),
+            max_line: DEFAULT_MAX_LINE,
+            style: Style::default(),
+        }
+    }
 }
 
 /// A parsed command line.
@@ -79,6 +121,9 @@ pub(crate) enum Command {
         by: Vec<Field>,
         every_ms: Option<i64>,
         value: Option<Field>,
+        distinct: Option<Field>,
+        error_rate: bool,
+        limit: Option<u64>,
     },
     Costs {
         common: Common,
@@ -89,6 +134,16 @@ pub(crate) enum Command {
         out: PathBuf,
         title: String,
         every_ms: Option<i64>,
+        grafana_url: Option<String>,
+    },
+    Monitor {
+        common: Common,
+        out: PathBuf,
+        grafana_url: String,
+        alertmanager_url: Option<String>,
+        explore_url: Option<String>,
+        /// `--now`: the end of the page's time windows.
+        now_ms: Option<i64>,
     },
 }
 
@@ -118,6 +173,12 @@ impl Default for CostFields {
 struct Given {
     seen: Vec<String>,
     dir: Option<PathBuf>,
+    prefix: Option<String>,
+    files: Vec<PathBuf>,
+    max_line: Option<usize>,
+    format: TableFormat,
+    color: Option<bool>,
+    local_time: bool,
     json: bool,
     table: bool,
     limit: Option<u64>,
@@ -126,25 +187,47 @@ struct Given {
     by: Vec<Field>,
     every_ms: Option<i64>,
     value: Option<Field>,
+    distinct: Option<Field>,
+    error_rate: bool,
     cost: CostFields,
     out: Option<PathBuf>,
     title: Option<String>,
+    grafana_url: Option<String>,
+    alertmanager_url: Option<String>,
+    explore_url: Option<String>,
     since_ms: Option<i64>,
     now_ms: Option<i64>,
     filter: Filter,
 }
 
 const COMMON: &[&str] = &[
-    "dir", "json", "since", "from", "to", "evt", "level", "source", "where", "now",
+    "dir",
+    "prefix",
+    "max-line-bytes",
+    "json",
+    "csv",
+    "tsv",
+    "color",
+    "local",
+    "since",
+    "from",
+    "to",
+    "evt",
+    "level",
+    "source",
+    "where",
+    "grep",
+    "now",
 ];
 
 fn allowed(command: &str) -> &'static [&'static str] {
     match command {
         "query" => &["table", "limit"],
         "tail" => &["table", "lines", "poll-ms"],
-        "stats" => &["by", "every", "value"],
+        "stats" => &["by", "every", "value", "distinct", "error-rate", "limit"],
         "costs" => &["cost-evt", "cost-field", "model-field"],
-        "report" => &["out", "title", "every"],
+        "report" => &["out", "title", "every", "grafana-url"],
+        "monitor" => &["out", "grafana-url", "alertmanager-url", "explore-url"],
         _ => &[],
     }
 }
@@ -176,6 +259,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
         let name = match arg {
             Arg::Long(name) => name.to_owned(),
             Arg::Short('h') => return Ok(Command::Help),
+            Arg::Value(file) if command != "tail" => {
+                given.files.push(file.into());
+                continue;
+            }
             other => return Err(other.unexpected().into()),
         };
         if !COMMON.contains(&name.as_str()) && !allowed(&command).contains(&name.as_str()) {
@@ -203,6 +290,10 @@ fn number<T: std::str::FromStr>(p: &mut Parser, name: &str) -> Result<T, CliErro
         .map_err(|_| usage(format!("--{name}: {v:?} is not a valid number")))
 }
 
+fn url(p: &mut Parser, name: &str) -> Result<String, CliError> {
+    crate::grafana::base_url(name, &value(p, name)?).map_err(usage)
+}
+
 fn list(v: &str) -> impl Iterator<Item = String> + '_ {
     v.split(',')
         .map(str::trim)
@@ -215,24 +306,56 @@ impl Given {
         let field = |v: String| Field::parse(&v).map_err(|e| usage(format!("--{name}: {e}")));
         match name {
             "dir" => self.dir = Some(p.value()?.into()),
+            "prefix" => self.prefix = Some(value(p, name)?),
+            "max-line-bytes" => {
+                let max: usize = number(p, name)?;
+                if max < 64 {
+                    return Err(usage("--max-line-bytes must be at least 64"));
+                }
+                self.max_line = Some(max);
+            }
             "json" => self.json = true,
+            "csv" => self.format = TableFormat::Csv,
+            "tsv" => self.format = TableFormat::Tsv,
+            "local" => self.local_time = true,
+            "color" => {
+                self.color = match value(p, name)?.as_str() {
+                    "auto" => None,
+                    "always" => Some(true),
+                    "never" => Some(false),
+                    other => {
+                        return Err(usage(format!(
+                            "--color: {other:?} is not auto, always or never"
+                        )));
+                    }
+                }
+            }
             "table" => self.table = true,
             "limit" => self.limit = Some(number(p, name)?),
             "lines" => self.lines = Some(number(p, name)?),
             "poll-ms" => self.poll_ms = Some(number::<u64>(p, name)?.max(1)),
             "by" => {
                 let fields: Result<Vec<_>, _> = list(&value(p, name)?).map(field).collect();
-                self.by.extend(fields?);
+                let fields = fields?;
+                if fields.is_empty() {
+                    return Err(usage("--by needs at least one field"));
+                }
+                self.by.extend(fields);
             }
             "every" => {
                 self.every_ms = Some(timespec::parse_duration(&value(p, name)?).map_err(usage)?)
             }
             "value" => self.value = Some(field(value(p, name)?)?),
+            "distinct" => self.distinct = Some(field(value(p, name)?)?),
+            "error-rate" => self.error_rate = true,
             "cost-evt" => self.cost.evt = value(p, name)?,
             "cost-field" => self.cost.cost = field(value(p, name)?)?,
             "model-field" => self.cost.model = field(value(p, name)?)?,
             "out" => self.out = Some(p.value()?.into()),
             "title" => self.title = Some(value(p, name)?),
+            "grafana-url" => self.grafana_url = Some(url(p, name)?),
+            "alertmanager-url" => self.alertmanager_url = Some(url(p, name)?),
+            "explore-url" => self.explore_url = Some(url(p, name)?),
             _ => self.filter_option(name, p)?,
         }
         Ok(())
@@ -257,6 +380,7 @@ impl Given {
                 f.min_level = Some(LineLevel::parse(&v).ok_or_else(bad)?);
             }
             "where" => f.wheres.push(Where::parse(&v).map_err(usage)?),
+            "grep" => f.wheres.push(Where::grep(&v).map_err(usage)?),
             _ => return Err(usage(format!("unknown option --{name}"))),
         }
         Ok(())
@@ -264,10 +388,26 @@ impl Given {
 
     fn into_command(mut self, command: &str) -> Result<Command, CliError> {
         self.resolve_since()?;
+        self.check_format()?;
+        if !self.files.is_empty() && (self.dir.is_some() || self.prefix.is_some()) {
+            return Err(usage(
+                "FILE arguments cannot be combined with --dir or --prefix",
+            ));
+        }
         let common = Common {
-            dir: self.dir.unwrap_or_else(|| PathBuf::from("data/telemetry")),
+            input: Input {
+                dir: self.dir.unwrap_or_else(|| PathBuf::from("data/telemetry")),
+                prefix: self.prefix,
+                files: self.files,
+            },
             json: self.json,
             filter: self.filter,
+            max_line: self.max_line.unwrap_or(DEFAULT_MAX_LINE),
+            style: Style {
+                format: self.format,
+                color: self.color.unwrap_or_else(color_by_default),
+                local_time: self.local_time,
+            },
         };
         Ok(match command {
             "query" => Command::Query {
@@ -292,19 +432,48 @@ impl Given {
                     by,
                     every_ms: self.every_ms,
                     value: self.value,
+                    distinct: self.distinct,
+                    error_rate: self.error_rate,
+                    limit: self.limit,
                 }
             }
             "costs" => Command::Costs {
                 common,
                 cost: self.cost,
             },
+            "monitor" => Command::Monitor {
+                common,
+                out: self
+                    .out
+                    .unwrap_or_else(|| PathBuf::from("site/monitor.html")),
+                grafana_url: self
+                    .grafana_url
+                    .ok_or_else(|| usage("monitor needs --grafana-url URL"))?,
+                alertmanager_url: self.alertmanager_url,
+                explore_url: self.explore_url,
+                now_ms: self.now_ms,
+            },
             _ => Command::Report {
                 common,
                 out: self.out.ok_or_else(|| usage("report needs --out FILE"))?,
                 title: self.title.unwrap_or_else(|| "evt-telemetry report".into()),
                 every_ms: self.every_ms,
+                grafana_url: self.grafana_url,
             },
         })
+    }
+
+    /// Refuses combinations that would silently ignore an option.
+    fn check_format(&self) -> Result<(), CliError> {
+        let delimited = self
+            .seen
+            .iter()
+            .filter(|s| *s == "csv" || *s == "tsv")
+            .count();
+        if delimited > 1 || (delimited == 1 && self.json) {
+            return Err(usage("choose one of --json, --csv and --tsv"));
+        }
+        Ok(())
     }
 
     /// `--since D` means `--from (now - D)`; it cannot be combined with `--from`.
@@ -319,6 +488,14 @@ impl Given {
         self.filter.from_ms = Some(now.saturating_sub(since));
         Ok(())
     }
+}
+
+/// Colour by default only on a terminal, and never with `NO_COLOR` set
+/// (to anything but the empty string; see no-color.org).
+fn color_by_default() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal()
 }
 
 #[cfg(test)]
@@ -343,13 +520,14 @@ mod tests {
             by,
             every_ms,
             value,
+            ..
         }) = parse_str(
             "stats --by evt,meta.code --every 5m --value meta.latency_s --evt a,b --evt c",
         )
         else {
             panic!("not stats")
         };
-        assert_eq!(common.dir, PathBuf::from("data/telemetry"));
+        assert_eq!(common.input.dir, PathBuf::from("data/telemetry"));
         assert_eq!(by, [Field::Evt, Field::Meta("code".into())]);
         assert_eq!(every_ms, Some(300_000));
         assert_eq!(value, Some(Field::Meta("latency_s".into())));
@@ -410,7 +588,20 @@ mod tests {
             "--limit: \"x\" is not a valid number"
         );
         assert!(usage_error("query --where meta.status>x").starts_with("bad --where"));
-        assert!(usage_error("query extra").contains("extra"));
+        assert!(usage_error("tail extra").contains("extra"));
+        assert_eq!(usage_error("stats --by ,"), "--by needs at least one field");
+        assert_eq!(
+            usage_error("query --where meta.x==1"),
+            "bad --where \"meta.x==1\": '==' is not an operator: use '='"
+        );
+        assert_eq!(
+            usage_error("query a.jsonl --dir x"),
+            "FILE arguments cannot be combined with --dir or --prefix"
+        );
+        assert_eq!(
+            usage_error("stats --csv --json"),
+            "choose one of --json, --csv and --tsv"
+        );
     }
 
     #[test]

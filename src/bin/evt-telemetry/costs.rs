@@ -2,10 +2,14 @@
 //! with totals per model, per day and overall.
 //!
 //! Every sum is a sequential `f64` addition in file order, starting at 0 —
-//! the same operations, in the same order, as the `openrouter_cost_usd_total`
-//! counter (per model) and `daily_cost_usd` gauge (per day and model)
-//! perform on the same events, so the numbers are equal, not just close.
-//! Like those metrics, negative or non-finite costs are rejected.
+//! the operations the `openrouter_cost_usd_total` counter (per model) and
+//! `daily_cost_usd` gauge (per day and model) perform on the same events.
+//! When the lines reach the file in the order the metric was updated (one
+//! logging thread) the numbers are equal bit for bit; with several logging
+//! threads the two orders can differ, and the two sums of the same `n`
+//! non-negative costs are then within `2·γ(n−1)·Σ` of each other
+//! (`γ(k) = k·u / (1 − k·u)`, `u = 2⁻⁵³`; docs/CLI.md). Like those
+//! metrics, negative or non-finite costs are rejected.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -15,7 +19,7 @@ use serde_json::{Value, json};
 use crate::args::{Common, CostFields};
 use crate::error::CliError;
 use crate::line::Line;
-use crate::output::{Table, fmt_f64, json_f64, write_json};
+use crate::output::{Style, Table, json_f64, write_json};
 use crate::scan::{self, Flow};
 use crate::timespec::{self, DAY_MS};
 
@@ -168,7 +172,7 @@ pub(crate) fn run(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let mut rollup = CostRollup::new(fields.clone());
-    let summary = scan::scan(&common.dir, &common.filter, |line| {
+    let summary = scan::scan(common, |line| {
         rollup.add(line);
         Ok(Flow::Continue)
     })?;
@@ -176,7 +180,7 @@ pub(crate) fn run(
     if common.json {
         write_json(out, &to_json(&rollup, summary.malformed))?;
     } else {
-        write_table(out, &rollup)?;
+        write_table(out, &rollup, common.style)?;
     }
     Ok(())
 }
@@ -185,17 +189,16 @@ fn model_label(m: &str) -> String {
     if m.is_empty() { "-".into() } else { m.into() }
 }
 
-fn row(first: &str, model: &str, sum: Sum) -> Vec<String> {
-    vec![
-        first.into(),
-        model.into(),
-        sum.calls.to_string(),
-        fmt_f64(sum.usd),
-    ]
-}
-
-fn write_table(out: &mut impl Write, r: &CostRollup) -> std::io::Result<()> {
-    let mut table = Table::new(&["day", "model", "calls", "cost_usd"]);
+fn write_table(out: &mut impl Write, r: &CostRollup, style: Style) -> std::io::Result<()> {
+    let row = |first: &str, model: &str, sum: Sum| {
+        vec![
+            first.into(),
+            model.into(),
+            sum.calls.to_string(),
+            style.number(sum.usd),
+        ]
+    };
+    let mut table = Table::new(&["day", "model", "calls", "cost_usd"], style);
     for DayCosts {
         day,
         total: sum,
@@ -294,7 +297,7 @@ mod tests {
                 usd: 0.1 + 0.2 + 0.5 + 0.3
             }
         );
-        assert_eq!(fmt_f64(r.models()[0].1.usd), "0.6000000000000001");
+        assert_eq!(r.models()[0].1.usd.to_string(), "0.6000000000000001");
         let days = r.days();
         assert_eq!(
             days[0].total,

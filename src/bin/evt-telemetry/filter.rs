@@ -3,7 +3,7 @@
 
 use evt_telemetry::LineLevel;
 
-use crate::json::{JsonStr, JsonValue};
+use crate::json::{self, JsonStr, JsonValue};
 use crate::line::{Field, Line};
 use crate::timespec::DAY_MS;
 
@@ -23,13 +23,29 @@ pub(crate) struct Filter {
     pub(crate) wheres: Vec<Where>,
 }
 
-/// One `--where FIELD OP VALUE` condition.
-#[derive(Debug, Clone, PartialEq)]
+/// One `--where`: conditions of which at least one must hold (`||`).
+#[derive(Debug, Clone)]
 pub(crate) struct Where {
-    field: Field,
+    any_of: Vec<Cond>,
+}
+
+/// One `FIELD OP VALUE` condition.
+#[derive(Debug, Clone)]
+struct Cond {
+    target: Target,
     op: Op,
     value: String,
     number: Option<f64>,
+    /// For `~` and `!~`.
+    regex: Option<regex_lite::Regex>,
+}
+
+/// What a condition looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Field(Field),
+    /// `*`: `msg`, `evt`, `source`, `level` or any member of `meta`.
+    Any,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +56,8 @@ enum Op {
     Ge,
     Lt,
     Le,
+    Match,
+    NoMatch,
 }
 
 // === impl Filter ===
@@ -52,7 +70,10 @@ impl Filter {
             && self.min_level.is_none_or(|l| line.level >= l)
             && any_name(&self.evts, line.evt)
             && any_name(&self.sources, line.source)
-            && self.wheres.iter().all(|w| w.matches(line))
+            && self
+                .wheres
+                .iter()
+                .all(|w| w.any_of.iter().any(|c| c.matches(line)))
     }
 
     /// Whether a file holding the UTC day `day` can contain matching lines
@@ -74,42 +95,95 @@ fn any_name(names: &[String], value: JsonStr<'_>) -> bool {
 // === impl Where ===
 
 impl Where {
-    /// Parses `FIELD=VALUE`, `FIELD!=VALUE`, or `FIELD>N` (also `>=`, `<`,
-    /// `<=`) where N must be a number.
+    /// Parses one `--where`: conditions separated by `||`, any of which
+    /// may hold. A condition is `FIELD=VALUE`, `FIELD!=VALUE`, `FIELD~REGEX`,
+    /// `FIELD!~REGEX`, or `FIELD>N` (also `>=`, `<`, `<=`) where N must be a
+    /// number; FIELD may be `*` (any field).
     pub(crate) fn parse(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("bad --where {s:?}: {why}");
+        let any_of = s
+            .split("||")
+            .map(|c| Cond::parse(c.trim()).map_err(|why| format!("bad --where {s:?}: {why}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Where { any_of })
+    }
+
+    /// `--grep TEXT`: TEXT as a substring of any field.
+    pub(crate) fn grep(text: &str) -> Result<Self, String> {
+        Self::parse(&format!("*~{}", regex_lite::escape(text)))
+    }
+}
+
+// === impl Cond ===
+
+impl Cond {
+    fn parse(s: &str) -> Result<Self, String> {
         let at = s
-            .find(['=', '!', '<', '>'])
-            .ok_or_else(|| bad("no operator (=, !=, >, >=, <, <=)"))?;
+            .find(['=', '!', '<', '>', '~'])
+            .ok_or("no operator (=, !=, ~, !~, >, >=, <, <=)")?;
         let (op, len) = match (s.as_bytes()[at], s.as_bytes().get(at + 1)) {
             (b'!', Some(b'=')) => (Op::Ne, 2),
+            (b'!', Some(b'~')) => (Op::NoMatch, 2),
             (b'>', Some(b'=')) => (Op::Ge, 2),
             (b'<', Some(b'=')) => (Op::Le, 2),
+            (b'=', Some(b'=')) => return Err("'==' is not an operator: use '='".into()),
             (b'>', _) => (Op::Gt, 1),
             (b'<', _) => (Op::Lt, 1),
             (b'=', _) => (Op::Eq, 1),
-            _ => return Err(bad("'!' must be followed by '='")),
+            (b'~', _) => (Op::Match, 1),
+            _ => return Err("'!' must be followed by '=' or '~'".into()),
         };
-        let field = Field::parse(s[..at].trim()).map_err(|e| bad(&e))?;
+        let target = match s[..at].trim() {
+            "*" => Target::Any,
+            name => Target::Field(Field::parse(name)?),
+        };
         let value = s[at + len..].to_owned();
         let number = value.trim().parse::<f64>().ok().filter(|n| n.is_finite());
         if matches!(op, Op::Gt | Op::Ge | Op::Lt | Op::Le) && number.is_none() {
-            return Err(bad(&format!("{value:?} is not a number")));
+            return Err(format!("{value:?} is not a number"));
         }
-        Ok(Where {
-            field,
+        let regex = match op {
+            Op::Match | Op::NoMatch => Some(
+                regex_lite::Regex::new(&value)
+                    .map_err(|e| format!("{value:?} is not a regex: {e}"))?,
+            ),
+            _ => None,
+        };
+        Ok(Cond {
+            target,
             op,
             value,
             number,
+            regex,
         })
     }
 
     fn matches(&self, line: &Line<'_>) -> bool {
-        let v = line.get(&self.field);
         match self.op {
-            Op::Eq => v.is_some_and(|v| self.equals(v)),
-            Op::Ne => !v.is_some_and(|v| self.equals(v)),
-            op => match (v.and_then(|v| v.as_f64()), self.number) {
+            Op::Ne => !self.holds_for(line, Op::Eq),
+            Op::NoMatch => !self.holds_for(line, Op::Match),
+            op => self.holds_for(line, op),
+        }
+    }
+
+    /// Whether the target (any field, for `*`) satisfies the positive `op`.
+    fn holds_for(&self, line: &Line<'_>, op: Op) -> bool {
+        match &self.target {
+            Target::Field(f) => line.get(f).is_some_and(|v| self.value_holds(v, op)),
+            Target::Any => {
+                let top = [Field::Msg, Field::Evt, Field::Source, Field::Level];
+                top.iter()
+                    .filter_map(|f| line.get(f))
+                    .chain(json::members(line.meta).map(|(_, v)| v))
+                    .any(|v| self.value_holds(v, op))
+            }
+        }
+    }
+
+    fn value_holds(&self, v: JsonValue<'_>, op: Op) -> bool {
+        match op {
+            Op::Eq => self.equals(v),
+            Op::Match => self.regex.as_ref().is_some_and(|r| r.is_match(&v.text())),
+            op => match (v.as_f64(), self.number) {
                 (Some(x), Some(n)) => match op {
                     Op::Gt => x > n,
                     Op::Ge => x >= n,
@@ -187,16 +261,58 @@ mod tests {
     }
 
     #[test]
+    fn search_by_regex_on_one_field_or_any_and_alternatives() {
+        for yes in [
+            "msg~Rate",
+            "msg~^429 ",
+            "msg~(?i)rate LIMIT",
+            "meta.code~limit",
+            "*~rate_limited",
+            "*~^pipeline::",
+            "msg!~timeout",
+            "*!~timeout",
+            "meta.status=500 || meta.status=429",
+            "meta.code=x || *~worker",
+        ] {
+            assert!(passes(&wheres(&[yes])), "{yes}");
+        }
+        for no in [
+            "msg~timeout",
+            "msg!~Rate",
+            "*~timeout",
+            "*!~limit",
+            "meta.missing~.",
+            "meta.status=500 || meta.status=502",
+        ] {
+            assert!(!passes(&wheres(&[no])), "{no}");
+        }
+        let grep = |t: &str| Filter {
+            wheres: vec![Where::grep(t).expect("valid")],
+            ..Filter::default()
+        };
+        assert!(passes(&grep("Rate limit")));
+        assert!(passes(&grep("::worker")));
+        assert!(!passes(&grep("Rate.limit")), "--grep is a fixed string");
+    }
+
+    #[test]
     fn bad_where_expressions_say_what_is_wrong() {
+        let err = |s: &str| Where::parse(s).map(|_| ()).expect_err(s);
         assert_eq!(
-            Where::parse("meta.status>abc"),
-            Err(r#"bad --where "meta.status>abc": "abc" is not a number"#.into())
+            err("meta.status>abc"),
+            r#"bad --where "meta.status>abc": "abc" is not a number"#
         );
-        assert!(Where::parse("meta.code").is_err());
-        assert!(Where::parse("code=x").is_err());
-        assert!(Where::parse("meta.a!x").is_err());
+        assert_eq!(
+            err("meta.x==1"),
+            r#"bad --where "meta.x==1": '==' is not an operator: use '='"#
+        );
+        assert!(err("msg~(").starts_with(r#"bad --where "msg~(": "(" is not a regex: "#));
+        assert!(err("meta.a=1 || meta.b").contains("no operator"));
+        for bad in ["meta.code", "code=x", "meta.a!x", "x==1"] {
+            err(bad);
+        }
         let eq_in_value = Where::parse("msg=a=b").expect("valid");
-        assert_eq!(eq_in_value.value, "a=b");
+        assert_eq!(eq_in_value.any_of[0].value, "a=b");
     }
 
     #[test]

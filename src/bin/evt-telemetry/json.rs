@@ -6,9 +6,6 @@ use crate::words::{first, json_special, word_at};
 use std::borrow::Cow;
 use std::ops::Range;
 
-/// Nesting deeper than this is rejected rather than risking the stack.
-const MAX_DEPTH: usize = 64;
-
 /// Why a line cannot be read: a reason and, for syntax errors, the byte
 /// offset it was found at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +232,7 @@ impl<'a> Cursor<'a> {
                 let key = self.key()?;
                 self.skip_ws();
                 let value_start = self.pos;
-                self.value_at(1)?;
+                self.value()?;
                 each(key, value_start..self.pos);
                 if !self.next_member()? {
                     break;
@@ -247,14 +244,10 @@ impl<'a> Cursor<'a> {
 
     /// Reads one value (validating nested objects and arrays).
     pub(crate) fn value(&mut self) -> Result<JsonValue<'a>, Invalid> {
-        self.value_at(0)
-    }
-
-    fn value_at(&mut self, depth: usize) -> Result<JsonValue<'a>, Invalid> {
         self.skip_ws();
         match self.peek() {
             Some(b'"') => self.string().map(JsonValue::Str),
-            Some(b'{' | b'[') => self.compound(depth),
+            Some(b'{' | b'[') => self.compound(),
             Some(b't') => self.literal("true", JsonValue::Bool(true)),
             Some(b'f') => self.literal("false", JsonValue::Bool(false)),
             Some(b'n') => self.literal("null", JsonValue::Null),
@@ -350,50 +343,65 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    fn compound(&mut self, depth: usize) -> Result<JsonValue<'a>, Invalid> {
-        if depth >= MAX_DEPTH {
-            return self.fail("nested too deeply");
-        }
+    /// An object or array, validated without recursion: nesting is only
+    /// bounded by the line cap (one byte of `closers` per open level).
+    fn compound(&mut self) -> Result<JsonValue<'a>, Invalid> {
         let start = self.pos;
-        if self.peek() == Some(b'{') {
-            self.object_body(depth)?;
-        } else {
-            self.array_body(depth)?;
-        }
-        Ok(JsonValue::Compound(&self.text[start..self.pos]))
-    }
-
-    fn object_body(&mut self, depth: usize) -> Result<(), Invalid> {
-        if self.open_object()? {
-            return Ok(());
-        }
-        loop {
-            self.key()?;
-            self.value_at(depth + 1)?;
-            if !self.next_member()? {
-                return Ok(());
-            }
-        }
-    }
-
-    fn array_body(&mut self, depth: usize) -> Result<(), Invalid> {
-        self.pos += 1;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
+        let mut closers: Vec<u8> = Vec::new();
+        'open: loop {
+            // At a '{' or '[': open it; an empty one is a finished value.
+            let closer = if self.peek() == Some(b'{') {
+                b'}'
+            } else {
+                b']'
+            };
             self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            self.value_at(depth + 1)?;
             self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
+            if self.peek() == Some(closer) {
+                self.pos += 1;
+            } else {
+                closers.push(closer);
+                if closer == b'}' {
+                    self.key()?;
                 }
-                _ => return self.fail("expected ',' or ']'"),
+                if self.nested_value()? {
+                    continue 'open;
+                }
             }
+            // After a value: close levels or move to the next member.
+            loop {
+                let Some(&closer) = closers.last() else {
+                    return Ok(JsonValue::Compound(&self.text[start..self.pos]));
+                };
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if closer == b'}' {
+                            self.key()?;
+                        }
+                        if self.nested_value()? {
+                            continue 'open;
+                        }
+                    }
+                    Some(c) if c == closer => {
+                        self.pos += 1;
+                        closers.pop();
+                    }
+                    _ if closer == b'}' => return self.fail("expected ',' or '}'"),
+                    _ => return self.fail("expected ',' or ']'"),
+                }
+            }
+        }
+    }
+
+    /// Reads a scalar value, or stops at the start of an object or array
+    /// (`Ok(true)`) for [`Cursor::compound`] to open.
+    fn nested_value(&mut self) -> Result<bool, Invalid> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'{' | b'[') => Ok(true),
+            _ => self.value().map(|_| false),
         }
     }
 }
@@ -539,8 +547,24 @@ mod tests {
             assert_eq!(check(d).map_err(|e| e.reason), Err(reason), "{d}");
             assert!(serde_json::from_str::<serde_json::Value>(d).is_err(), "{d}");
         }
-        let deep = "[".repeat(100) + &"]".repeat(100);
-        assert_eq!(check(&deep).map_err(|e| e.reason), Err("nested too deeply"));
+    }
+
+    #[test]
+    fn nesting_is_not_limited_and_checked_at_every_level() {
+        let deep = "[{\"a\":".repeat(100_000) + "1" + &"}]".repeat(100_000);
+        assert_eq!(check(&deep), Ok(JsonValue::Compound(&deep)));
+        let mixed = r#"{"a":[1,{"b":[[],{}],"c":"]"},[true,null]],"d":{}}"#;
+        assert_eq!(check(mixed), Ok(JsonValue::Compound(mixed)));
+        let unbalanced = "[".repeat(1000) + &"]".repeat(999);
+        assert_eq!(
+            check(&unbalanced).map_err(|e| e.reason),
+            Err("expected ',' or ']'")
+        );
+        let wrong_closer = "[{\"a\":1]]";
+        assert_eq!(
+            check(wrong_closer).map_err(|e| e.reason),
+            Err("expected ',' or '}'")
+        );
     }
 
     #[test]

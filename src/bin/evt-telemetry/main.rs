@@ -1,5 +1,5 @@
 //! `evt-telemetry`: look at the JSONL event files without any server —
-//! `query`, `tail`, `stats`, `costs` and `report`. See docs/CLI.md.
+//! `query`, `tail`, `stats`, `costs`, `report` and `monitor`. See docs/CLI.md.
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
@@ -13,8 +13,10 @@ mod costs;
 mod error;
 mod files;
 mod filter;
+mod grafana;
 mod json;
 mod line;
+mod monitor;
 mod output;
 mod progress;
 mod quantiles;
@@ -25,6 +27,7 @@ mod report;
 mod words;
 
 mod scan;
+mod split;
 mod stats;
 mod tail;
 mod timespec;
@@ -85,11 +88,17 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
             by,
             every_ms,
             value,
+            distinct,
+            error_rate,
+            limit,
         } => {
             let spec = stats::StatsSpec {
                 by: &by,
                 every_ms,
                 value: value.as_ref(),
+                distinct: distinct.as_ref(),
+                error_rate,
+                limit: limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             };
             stats::run(&common, &spec, out)?;
         }
@@ -99,6 +108,7 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
             out: path,
             title,
             every_ms,
+            grafana_url,
         } => {
             report::run(
                 &common,
@@ -106,9 +116,27 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
                     out: &path,
                     title: &title,
                     every_ms,
+                    grafana: grafana_url.as_deref(),
                 },
                 out,
             )?;
+        }
+        Command::Monitor {
+            common,
+            out: path,
+            grafana_url,
+            alertmanager_url,
+            explore_url,
+            now_ms,
+        } => {
+            let spec = monitor::MonitorSpec {
+                out: &path,
+                grafana: &grafana_url,
+                alertmanager: alertmanager_url.as_deref(),
+                explore: explore_url.as_deref(),
+                now_ms: now_ms.unwrap_or_else(timespec::now_ms),
+            };
+            monitor::run(&common, &spec, out)?;
         }
     }
     Ok(())

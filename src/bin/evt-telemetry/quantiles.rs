@@ -17,7 +17,9 @@ pub(crate) struct ValueStats {
     min: f64,
     max: f64,
     exact: Vec<f64>,
-    sketch: Option<Sketch>,
+    /// Boxed: most groups never need one, and a group's size is the
+    /// memory of `stats` with many groups.
+    sketch: Option<Box<Sketch>>,
 }
 
 /// Log-spaced buckets: index `i` holds magnitudes in `(γ^(i-1), γ^i]`.
@@ -38,6 +40,8 @@ pub(crate) struct Summary {
     pub(crate) min: f64,
     pub(crate) max: f64,
     pub(crate) mean: f64,
+    /// The sum, in the order the values came.
+    pub(crate) sum: f64,
     /// False once the group outgrew [`EXACT_CAP`] and percentiles are sketched.
     pub(crate) exact: bool,
 }
@@ -65,7 +69,7 @@ impl ValueStats {
             None => {
                 let mut s = Sketch::default();
                 self.exact.drain(..).chain([v]).for_each(|x| s.push(x));
-                self.sketch = Some(s);
+                self.sketch = Some(Box::new(s));
             }
         }
     }
@@ -85,6 +89,7 @@ impl ValueStats {
             min: self.min,
             max: self.max,
             mean: self.sum / self.n as f64,
+            sum: self.sum,
             exact: self.sketch.is_none(),
         })
     }

@@ -6,9 +6,10 @@ use std::io::Write;
 use crate::args::Common;
 use crate::error::CliError;
 use crate::json::{self, JsonValue};
-use crate::line::Line;
-use crate::output::Table;
+use crate::line::{Field, Line};
+use crate::output::{Style, Table, TableFormat};
 use crate::scan::{self, Flow};
+use crate::timespec;
 
 /// Column titles of the event table (`query --table`, `tail --table`).
 pub(crate) const EVENT_COLUMNS: [&str; 6] = ["ts", "level", "evt", "source", "msg", "meta"];
@@ -23,13 +24,14 @@ pub(crate) fn run(
     limit: Option<u64>,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    let mut printer = EventPrinter::new(table && !common.json);
+    let table = (table || common.style.format != TableFormat::Aligned) && !common.json;
+    let mut printer = EventPrinter::new(table, &common.style);
     let mut left = limit.unwrap_or(u64::MAX);
     if left == 0 {
-        crate::files::list(&common.dir)?; // still a missing directory is an error
+        crate::files::resolve(&common.input)?; // still a missing directory is an error
         return Ok(());
     }
-    scan::scan(&common.dir, &common.filter, |line| {
+    scan::scan(common, |line| {
         printer.print(out, line)?;
         left -= 1;
         Ok(if left == 0 {
@@ -46,18 +48,20 @@ pub(crate) fn run(
 #[derive(Debug)]
 pub(crate) struct EventPrinter {
     table: Option<Table>,
+    style: Style,
 }
 
 impl EventPrinter {
-    pub(crate) fn new(table: bool) -> Self {
+    pub(crate) fn new(table: bool, style: &Style) -> Self {
         EventPrinter {
-            table: table.then(|| Table::new(&EVENT_COLUMNS)),
+            table: table.then(|| Table::new(&EVENT_COLUMNS, *style)),
+            style: *style,
         }
     }
 
     pub(crate) fn print(&mut self, out: &mut impl Write, line: &Line<'_>) -> std::io::Result<()> {
         match &mut self.table {
-            Some(t) => t.push(out, event_row(line)),
+            Some(t) => t.push(out, event_row(line, &self.style)),
             None => writeln!(out, "{}", line.text),
         }
     }
@@ -72,14 +76,18 @@ impl EventPrinter {
 }
 
 /// One table row: the top-level keys, then `meta` as `key=value` pairs.
-pub(crate) fn event_row(line: &Line<'_>) -> Vec<String> {
+pub(crate) fn event_row(line: &Line<'_>, style: &Style) -> Vec<String> {
     let meta: Vec<String> = json::members(line.meta)
         .map(|(k, v)| format!("{}={}", one_line(&k.text()), cell_value(v)))
         .collect();
     vec![
-        line.get(&crate::line::Field::Ts)
-            .map(|v| v.text().into_owned())
-            .unwrap_or_default(),
+        if style.local_time {
+            timespec::format_ms_styled(line.ts_ms, style)
+        } else {
+            line.get(&Field::Ts)
+                .map(|v| v.text().into_owned())
+                .unwrap_or_default()
+        },
         line.level.as_str().to_owned(),
         one_line(&line.evt.text()),
         one_line(&line.source.text()),
@@ -115,7 +123,7 @@ mod tests {
         let text = r#"{"ts":"2025-10-06T13:43:10.123Z","level":"error","evt":"openrouter_error","source":"svc","msg":"429\nRate limit","meta":{"status":429,"code":"rate_limited","note":"a b","empty":""}}"#;
         let line = Line::parse(text).expect("valid");
         assert_eq!(
-            event_row(&line),
+            event_row(&line, &Style::default()),
             [
                 "2025-10-06T13:43:10.123Z",
                 "error",

@@ -2,15 +2,16 @@
 //! parsed once, malformed lines skipped, counted and reported on stderr.
 
 use std::cell::Cell;
-use std::io::BufRead;
 use std::path::Path;
 use std::rc::Rc;
 
+use crate::args::Common;
 use crate::error::CliError;
-use crate::files::{self, LogFile};
+use crate::files::{self, Input, Listing, LogFile};
 use crate::filter::Filter;
 use crate::line::{Line, MemberSpan};
 use crate::progress::Progress;
+use crate::split::{LineSplitter, Piece, Stopped};
 
 /// At most this many malformed lines are reported one by one.
 const MAX_REPORTED: u64 = 20;
@@ -95,6 +96,14 @@ impl LineChecker {
             .ok()
     }
 
+    /// Counts and reports a line longer than the cap (skipped unread).
+    pub(crate) fn too_long(&mut self, path: &Path, line_no: u64, len: u64, max: usize) {
+        self.tally.report(&format!(
+            "{}:{line_no}: malformed line: {len} bytes, over the {max}-byte line cap (--max-line-bytes)",
+            path.display()
+        ));
+    }
+
     /// Counts a bad line (or a file that failed mid-read) and reports it,
     /// up to [`MAX_REPORTED`] of them.
     pub(crate) fn report(&mut self, message: &str) {
@@ -138,27 +147,28 @@ impl Tally {
     }
 }
 
-/// Calls `each` with every line of `dir` that passes `filter`, in file
-/// order, until it returns [`Flow::Stop`].
+/// Calls `each` with every line of the command's input that passes its
+/// filter, in file order, until it returns [`Flow::Stop`].
 ///
 /// # Errors
 /// [`CliError::Dir`] for a missing or unreadable directory, and whatever
 /// `each` returns.
-pub(crate) fn scan<F>(dir: &Path, filter: &Filter, each: F) -> Result<Summary, CliError>
+pub(crate) fn scan<F>(common: &Common, each: F) -> Result<Summary, CliError>
 where
     F: FnMut(&Line<'_>) -> Result<Flow, CliError>,
 {
-    let all = files::list(dir)?;
-    if all.is_empty() {
-        eprintln!(
-            "evt-telemetry: no events-*.jsonl[.gz] files in {}",
-            dir.display()
-        );
-    }
-    let wanted: Vec<&LogFile> = all.iter().filter(|f| filter.may_match_day(f.day)).collect();
+    let listing = files::resolve(&common.input)?;
+    note_listing(&common.input, &listing);
+    let filter = &common.filter;
+    let wanted: Vec<&LogFile> = listing
+        .files
+        .iter()
+        .filter(|f| f.day.is_none_or(|d| filter.may_match_day(d)))
+        .collect();
     let progress = Progress::new(wanted.iter().map(|f| f.len).sum());
     let mut run = Run {
         filter,
+        max_line: common.max_line,
         each,
         checker: LineChecker::new(progress),
         bytes: Rc::new(Cell::new(0)),
@@ -175,9 +185,28 @@ where
     Ok(run.summary)
 }
 
+/// Says on stderr what a directory listing left out: symbolic links, or
+/// everything (no day files at all).
+pub(crate) fn note_listing(input: &Input, listing: &Listing) {
+    for link in &listing.symlinks {
+        eprintln!(
+            "evt-telemetry: {}: a symbolic link, not read (name it as a FILE argument to read it)",
+            link.display()
+        );
+    }
+    if listing.files.is_empty() && input.files.is_empty() {
+        eprintln!(
+            "evt-telemetry: no {}-YYYY-MM-DD.jsonl[.gz] files in {}",
+            listing.prefix,
+            input.dir.display()
+        );
+    }
+}
+
 /// The state of one scan.
 struct Run<'f, F> {
     filter: &'f Filter,
+    max_line: usize,
     each: F,
     checker: LineChecker,
     /// Bytes read from disk so far, for progress.
@@ -195,23 +224,34 @@ where
             Err(e) => return Ok(self.failed(file, 0, &e)),
         };
         let mut line_no = 0;
-        let mut carry = Vec::new();
-        let result = for_each_line(&mut *reader, &mut carry, |bytes| {
+        let mut splitter = LineSplitter::new(self.max_line);
+        let result = splitter.feed(&mut *reader, |piece| {
             line_no += 1;
-            self.line(file, line_no, bytes)
+            self.piece(file, line_no, piece)
         });
         match result {
-            Ok(flow) => Ok(flow),
+            Ok(Flow::Continue) => splitter.finish(|piece| {
+                line_no += 1;
+                self.piece(file, line_no, piece)
+            }),
+            Ok(Flow::Stop) => Ok(Flow::Stop),
             Err(Stopped::Each(e)) => Err(e),
             Err(Stopped::Read(e)) => Ok(self.failed(file, line_no, &e)),
         }
     }
 
-    fn line(&mut self, file: &LogFile, line_no: u64, buf: &[u8]) -> Result<Flow, CliError> {
+    fn piece(&mut self, file: &LogFile, line_no: u64, piece: Piece<'_>) -> Result<Flow, CliError> {
         self.summary.lines += 1;
         if self.summary.lines.is_multiple_of(PROGRESS_EVERY) {
             self.checker.progress(self.bytes.get(), self.summary.lines);
         }
+        let buf = match piece {
+            Piece::Line(buf) => buf,
+            Piece::TooLong(n) => {
+                self.checker.too_long(&file.path, line_no, n, self.max_line);
+                return Ok(Flow::Continue);
+            }
+        };
         match self.checker.check(&file.path, line_no, buf) {
             Some(line) if self.filter.matches(&line) => {
                 self.summary.matched += 1;
@@ -229,51 +269,6 @@ where
             file.path.display()
         ));
         Flow::Continue
-    }
-}
-
-/// Why [`for_each_line`] ended early.
-#[derive(Debug)]
-enum Stopped {
-    Read(std::io::Error),
-    Each(CliError),
-}
-
-/// Calls `each` with every line of `reader` (newline included, if any),
-/// splitting the reader's own buffer so that only a line straddling two
-/// buffer fills is copied (into `carry`).
-fn for_each_line<R, F>(reader: &mut R, carry: &mut Vec<u8>, mut each: F) -> Result<Flow, Stopped>
-where
-    R: BufRead + ?Sized,
-    F: FnMut(&[u8]) -> Result<Flow, CliError>,
-{
-    loop {
-        let chunk = reader.fill_buf().map_err(Stopped::Read)?;
-        if chunk.is_empty() {
-            return match carry.is_empty() {
-                true => Ok(Flow::Continue),
-                false => each(carry).map_err(Stopped::Each),
-            };
-        }
-        let mut start = 0;
-        while let Some(i) = memchr::memchr(b'\n', &chunk[start..]) {
-            let end = start + i + 1;
-            let flow = if carry.is_empty() {
-                each(&chunk[start..end])
-            } else {
-                carry.extend_from_slice(&chunk[start..end]);
-                let flow = each(carry);
-                carry.clear();
-                flow
-            };
-            start = end;
-            if flow.map_err(Stopped::Each)? == Flow::Stop {
-                return Ok(Flow::Stop);
-            }
-        }
-        carry.extend_from_slice(&chunk[start..]);
-        let len = chunk.len();
-        reader.consume(len);
     }
 }
 
@@ -295,22 +290,6 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_split_across_buffer_fills_and_the_last_may_lack_a_newline() {
-        let text = b"first line\nsecond, longer line\n\nlast";
-        let mut reader = std::io::BufReader::with_capacity(4, &text[..]);
-        let mut lines = Vec::new();
-        let flow = for_each_line(&mut reader, &mut Vec::new(), |l| {
-            lines.push(String::from_utf8_lossy(l).into_owned());
-            Ok(Flow::Continue)
-        });
-        assert!(matches!(flow, Ok(Flow::Continue)));
-        assert_eq!(
-            lines,
-            ["first line\n", "second, longer line\n", "\n", "last"]
-        );
-    }
-
-    #[test]
     fn a_scan_filters_counts_and_stops_when_asked() {
         let dir = tempfile::tempdir().expect("tempdir");
         let line = |evt: &str| {
@@ -320,12 +299,13 @@ mod tests {
         };
         let text = [line("a"), "oops\n".into(), line("b"), line("a")].concat();
         std::fs::write(dir.path().join("events-2025-10-06.jsonl"), text).expect("write");
-        let filter = Filter {
+        let mut common = Common::for_dir(dir.path());
+        common.filter = Filter {
             evts: vec!["a".into()],
             ..Filter::default()
         };
         let mut seen = 0;
-        let summary = scan(dir.path(), &filter, |_| {
+        let summary = scan(&common, |_| {
             seen += 1;
             Ok(Flow::Continue)
         })
@@ -340,7 +320,8 @@ mod tests {
                 malformed: 1
             }
         );
-        let stopped = scan(dir.path(), &Filter::default(), |_| Ok(Flow::Stop)).expect("scan");
+        common.filter = Filter::default();
+        let stopped = scan(&common, |_| Ok(Flow::Stop)).expect("scan");
         assert_eq!(stopped.matched, 1);
     }
 }

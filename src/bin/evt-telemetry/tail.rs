@@ -4,18 +4,18 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::thread;
 use std::time::Duration;
 
 use crate::args::Common;
 use crate::error::CliError;
-use crate::files::{self, LogFile};
+use crate::files::{self, Listing, LogFile};
 use crate::line::Line;
 use crate::progress::Progress;
 use crate::query::EventPrinter;
-use crate::scan::LineChecker;
+use crate::scan::{Flow, LineChecker};
+use crate::split::{LineSplitter, Piece, Stopped};
 
 /// How `tail` runs.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +33,8 @@ struct Follower {
     pos: u64,
     line_no: u64,
     /// The start of a line whose newline has not been written yet.
-    partial: Vec<u8>,
+    splitter: LineSplitter,
+    max_line: usize,
 }
 
 /// Runs `tail` until killed (or until `out` is closed).
@@ -42,15 +43,55 @@ struct Follower {
 /// A missing directory (at start), or a failure to write `out`.
 pub(crate) fn run(common: &Common, spec: TailSpec, out: &mut impl Write) -> Result<(), CliError> {
     let mut checker = LineChecker::new(Progress::new(0));
-    let mut printer = EventPrinter::new(spec.table);
-    let mut follower = loop {
-        if let Some(file) = newest(&common.dir)? {
-            break Follower::new(file);
+    let table = spec.table || common.style.format != crate::output::TableFormat::Aligned;
+    let mut printer = EventPrinter::new(table, &common.style);
+    let listing = files::list(&common.input.dir, common.input.prefix.as_deref())?;
+    crate::scan::note_listing(&common.input, &listing);
+    let prefix = common.input.prefix.clone();
+    let mut follower = match newest(listing) {
+        Some(file) => {
+            let mut follower = Follower::new(file, common.max_line);
+            show_last(common, spec, &mut follower, &mut checker, &mut printer, out)?;
+            follower
         }
-        thread::sleep(spec.poll);
+        // A file that appears after the start is all new: follow it from
+        // its first line.
+        None => loop {
+            thread::sleep(spec.poll);
+            let listing = files::list(&common.input.dir, prefix.as_deref())?;
+            if let Some(file) = newest(listing) {
+                break Follower::new(file, common.max_line);
+            }
+        },
     };
+    // Follow one prefix, even if files of another appear later.
+    let prefix = prefix.unwrap_or_else(|| follower_prefix(&follower));
+    loop {
+        follow_once(
+            common,
+            &prefix,
+            &mut follower,
+            &mut checker,
+            &mut printer,
+            out,
+        )?;
+        printer.flush(out)?;
+        out.flush()?;
+        thread::sleep(spec.poll);
+    }
+}
+
+/// Reads the file to its end and prints its last `spec.lines` matching events.
+fn show_last(
+    common: &Common,
+    spec: TailSpec,
+    follower: &mut Follower,
+    checker: &mut LineChecker,
+    printer: &mut EventPrinter,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
     let mut last = VecDeque::with_capacity(spec.lines.min(10_000));
-    follower.read(&mut checker, |line| {
+    follower.read(checker, |line| {
         if common.filter.matches(line) && spec.lines > 0 {
             if last.len() == spec.lines {
                 last.pop_front();
@@ -64,19 +105,20 @@ pub(crate) fn run(common: &Common, spec: TailSpec, out: &mut impl Write) -> Resu
             printer.print(out, &line)?;
         }
     }
-    drop(last);
-    loop {
-        printer.flush(out)?;
-        out.flush()?;
-        thread::sleep(spec.poll);
-        follow_once(common, &mut follower, &mut checker, &mut printer, out)?;
-    }
+    Ok(())
+}
+
+fn follower_prefix(follower: &Follower) -> String {
+    let name = follower.file.path.file_name().and_then(|n| n.to_str());
+    name.and_then(files::parse_any)
+        .map_or(files::DEFAULT_PREFIX.into(), |(p, _, _)| p.to_owned())
 }
 
 /// Reads what was appended; if a newer day's file exists, finishes the
 /// current one and moves to it.
 fn follow_once(
     common: &Common,
+    prefix: &str,
     follower: &mut Follower,
     checker: &mut LineChecker,
     printer: &mut EventPrinter,
@@ -89,28 +131,34 @@ fn follow_once(
             }
             Ok(())
         })?;
-        match newest(&common.dir) {
-            Ok(Some(file)) if file.day > follower.file.day => *follower = Follower::new(file),
-            _ => return Ok(()),
+        let newer = files::list(&common.input.dir, Some(prefix))
+            .ok()
+            .and_then(newest)
+            .filter(|f| f.day > follower.file.day);
+        match newer {
+            Some(file) => *follower = Follower::new(file, common.max_line),
+            None => return Ok(()),
         }
     }
 }
 
-/// The newest plain (still written) event file of `dir`.
-fn newest(dir: &Path) -> Result<Option<LogFile>, CliError> {
-    Ok(files::list(dir)?
+/// The newest plain (still written) day file of a listing.
+fn newest(listing: Listing) -> Option<LogFile> {
+    listing
+        .files
         .into_iter()
         .filter(|f| !f.gz)
-        .max_by_key(|f| f.day))
+        .max_by_key(|f| f.day)
 }
 
 impl Follower {
-    fn new(file: LogFile) -> Self {
+    fn new(file: LogFile, max_line: usize) -> Self {
         Follower {
             file,
             pos: 0,
             line_no: 0,
-            partial: Vec::new(),
+            splitter: LineSplitter::new(max_line),
+            max_line,
         }
     }
 
@@ -126,25 +174,31 @@ impl Follower {
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len < self.pos {
-            *self = Follower::new(self.file.clone());
+            *self = Follower::new(self.file.clone(), self.max_line);
         }
         if len == self.pos || file.seek(SeekFrom::Start(self.pos)).is_err() {
             return Ok(());
         }
-        let mut reader = BufReader::with_capacity(64 * 1024, file);
-        loop {
-            match reader.read_until(b'\n', &mut self.partial) {
-                Ok(0) | Err(_) => return Ok(()),
-                Ok(n) => self.pos += n as u64,
+        let mut reader = BufReader::with_capacity(64 * 1024, file.take(len - self.pos));
+        let (path, line_no, max) = (&self.file.path, &mut self.line_no, self.max_line);
+        let result = self.splitter.feed(&mut reader, |piece| {
+            *line_no += 1;
+            match piece {
+                Piece::TooLong(n) => checker.too_long(path, *line_no, n, max),
+                Piece::Line(bytes) => {
+                    if let Some(line) = checker.check(path, *line_no, bytes) {
+                        each(&line)?;
+                    }
+                }
             }
-            if self.partial.last() != Some(&b'\n') {
-                return Ok(());
-            }
-            self.line_no += 1;
-            if let Some(line) = checker.check(&self.file.path, self.line_no, &self.partial) {
-                each(&line)?;
-            }
-            self.partial.clear();
+            Ok(Flow::Continue)
+        });
+        let unread = reader.get_ref().limit() + reader.buffer().len() as u64;
+        self.pos = len - unread;
+        match result {
+            Err(Stopped::Each(e)) => Err(e),
+            // A read error is retried at the next poll, from where it stopped.
+            Ok(_) | Err(Stopped::Read(_)) => Ok(()),
         }
     }
 }
@@ -161,8 +215,8 @@ mod tests {
             format!(r#"{{"ts":"2025-10-06T00:00:00.000Z","level":"info","evt":"{evt}"}}"#)
         };
         std::fs::write(&path, format!("{}\n{}", line("a"), &line("b")[..10])).expect("write");
-        let file = files::list(dir.path()).expect("list").remove(0);
-        let mut follower = Follower::new(file);
+        let file = files::list(dir.path(), None).expect("list").files.remove(0);
+        let mut follower = Follower::new(file, 1024);
         let mut checker = LineChecker::new(Progress::new(0));
         let mut seen = Vec::new();
         let mut read = |f: &mut Follower, seen: &mut Vec<String>| {

@@ -124,6 +124,40 @@ pub(crate) fn format_ms(ms: i64) -> String {
     }
 }
 
+/// [`format_ms`], or with `--local` the local time with its offset
+/// (`2025-10-06T15:43:10.123+02:00`).
+pub(crate) fn format_ms_styled(ms: i64, style: &crate::output::Style) -> String {
+    if !style.local_time {
+        return format_ms(ms);
+    }
+    match local_offset_s(ms) {
+        Some(offset) => {
+            let text = format_ms(ms + offset * 1000);
+            let sign = if offset < 0 { '-' } else { '+' };
+            let (h, m) = (offset.abs() / 3600, offset.abs() / 60 % 60);
+            format!("{}{sign}{h:02}:{m:02}", &text[..text.len() - 1])
+        }
+        None => format_ms(ms),
+    }
+}
+
+/// The local zone's UTC offset (seconds) at `ms`, from `TZ` or the system
+/// zone. The `time` crate refuses once other threads exist (the command
+/// has none); then times stay UTC, said once on stderr.
+fn local_offset_s(ms: i64) -> Option<i64> {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    match time::UtcOffset::local_offset_at(at) {
+        Ok(offset) => Some(i64::from(offset.whole_seconds())),
+        Err(_) => {
+            WARNED.call_once(|| {
+                eprintln!("evt-telemetry: --local: the local time zone is unknown; times are UTC");
+            });
+            None
+        }
+    }
+}
+
 /// Text of a duration in its largest exact unit (`5m`, `1h`, `90s`).
 pub(crate) fn format_duration(ms: i64) -> String {
     for (unit, len) in [("d", DAY_MS), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {

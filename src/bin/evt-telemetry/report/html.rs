@@ -11,11 +11,14 @@ table{border-collapse:collapse;font-size:.85em;background:#fff;max-width:100%}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}td:first-child{white-space:nowrap}
 section{margin-top:22px}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-svg.chart{display:block;background:#fff;border:1px solid #ddd;margin:4px 0;font-size:12px}
+svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #ddd;margin:4px 0;font-size:12px}
+.wide-last{overflow-x:auto}.wide-last td:last-child{min-width:14em}
+.links{margin:4px 0;font-size:.9em}a{color:#0b57a4}
 svg .bg{fill:#fff}svg .title{font-size:15px;font-weight:600}
 svg .axis{fill:none;stroke:#333;stroke-width:1}svg .grid{fill:none;stroke:#e4e4e4;stroke-width:1}
 svg .tick{fill:#444;font-size:11px}svg .axis-label{fill:#222;font-size:12px}
 svg .bar-label{fill:#fff;font-size:11px;paint-order:stroke;stroke:#0072B2;stroke-width:3px}
+svg .bar-label-out{fill:#222;font-size:11px}
 svg .empty{fill:#888;font-size:14px}
 ";
 

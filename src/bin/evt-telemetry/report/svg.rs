@@ -12,6 +12,8 @@ const LEFT: f64 = 78.0;
 const RIGHT: f64 = 24.0;
 const TOP: f64 = 64.0;
 const BOTTOM: f64 = 56.0;
+/// Width of one character of an 11 px label, a little generous.
+const LABEL_CHAR_PX: f64 = 6.5;
 /// Okabe–Ito and friends: distinguishable with common colour blindness.
 const PALETTE: [&str; 10] = [
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000",
@@ -133,13 +135,18 @@ pub(crate) fn hbars(
             esc(label),
             fmt(v)
         );
+        // Inside the bar when it fits, else just past its end in dark text.
+        let text = format!("{label} · {}", fmt(v));
+        let (class, x) = if LABEL_CHAR_PX * text.chars().count() as f64 + 12.0 <= w {
+            ("bar-label", LEFT + 6.0)
+        } else {
+            ("bar-label-out", LEFT + w + 6.0)
+        };
         let _ = write!(
             svg,
-            r#"<text class="bar-label" x="{:.1}" y="{:.1}">{} · {}</text>"#,
-            LEFT + 6.0,
+            r#"<text class="{class}" x="{x:.1}" y="{:.1}">{}</text>"#,
             y + bar / 2.0 + 4.0,
-            esc(label),
-            fmt(v)
+            esc(&text)
         );
     }
     let _ = write!(
@@ -160,7 +167,7 @@ fn plot_width() -> f64 {
 /// Starts a chart: background, title, legend, axis labels.
 fn open<'n>(frame: &Frame<'_>, names: impl IntoIterator<Item = &'n str>) -> String {
     let mut svg = format!(
-        r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img"><title>{t}</title><rect class="bg" x="0" y="0" width="{WIDTH}" height="{HEIGHT}"/><text class="title" x="{LEFT}" y="22">{t}</text>"#,
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="xMinYMin meet" role="img"><title>{t}</title><rect class="bg" x="0" y="0" width="{WIDTH}" height="{HEIGHT}"/><text class="title" x="{LEFT}" y="22">{t}</text>"#,
         t = esc(frame.title)
     );
     let mut x = LEFT;
@@ -344,6 +351,18 @@ mod tests {
         }
         let bars = stacked_bars(&frame(), &labels, &series, |v| format!("{v}"));
         assert_eq!(bars.matches(r#"<rect class="mark""#).count(), 3);
+    }
+
+    #[test]
+    fn charts_scale_with_the_page_and_short_bars_keep_readable_labels() {
+        let labels = vec!["long-model-name".to_string(), "m".to_string()];
+        let svg = hbars(&frame(), &labels, &[100.0, 1.0], "n", |v| format!("{v}"));
+        assert!(svg.starts_with(
+            r#"<svg class="chart" viewBox="0 0 880 320" preserveAspectRatio="xMinYMin meet" role="img">"#
+        ));
+        assert!(svg.contains(r#"<text class="bar-label" x="84.0" y="#));
+        assert!(svg.contains(r#"<text class="bar-label-out" x="#));
+        assert!(svg.contains(">m · 1</text>"));
     }
 
     #[test]
