@@ -43,7 +43,8 @@ const fn panel(dashboard: Dashboard, id: u32, title: &'static str) -> Panel {
 pub(crate) const EVENTS: Panel = panel(OVERVIEW, 15, "Events / s by evt and level");
 pub(crate) const CALLS: Panel = panel(HEALTH, 9, "Calls / s: success vs error");
 pub(crate) const ERROR_RATIO: Panel = panel(HEALTH, 10, "Error ratio by model");
-pub(crate) const ERRORS_BY_STATUS: Panel = panel(HEALTH, 7, "Errors / s: 429, 5xx, 401, 402");
+pub(crate) const ERRORS_BY_STATUS: Panel =
+    panel(HEALTH, 7, "Errors per interval: 429, 5xx, 401, 402");
 pub(crate) const LATENCY: Panel = panel(HEALTH, 13, "Call latency P50 / P95 / P99");
 pub(crate) const DAILY_COST: Panel = panel(COSTS, 6, "Daily cost by model (USD)");
 pub(crate) const TOP_CODES: Panel = panel(HEALTH, 8, "Top error codes (range)");
