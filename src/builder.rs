@@ -364,8 +364,8 @@ impl TelemetryBuilder {
     /// Most connections the `/metrics` listener keeps open at once; one
     /// peer address may hold half of them, so a second host still gets in
     /// while one floods. Beyond either cap a connection gets `503` at once.
-    /// Each holds one file descriptor (refused ones lingering for their
-    /// `403`/`503` take at most a quarter more). At least 2.
+    /// Each holds one file descriptor; refused connections lingering after
+    /// their `403`/`503` take at most as many again. At least 2.
     /// Defaults to 512.
     pub fn prometheus_max_connections(mut self, n: usize) -> Self {
         self.exporter.limits.max_connections = n;

@@ -219,15 +219,19 @@ impl<'a> Poller<'a> {
         self.step_and_place(conn, now);
     }
 
-    fn linger_refused(&mut self, stream: TcpStream, now: Instant) {
-        // Past this many, a refused peer may see a reset: never let
-        // refusals take the file descriptors the capped slots need.
-        if self.refused < self.shared.limits.max_connections / 4 + 1 {
-            self.refused += 1;
-            let mut conn = Conn::new(stream, IpAddr::from([0, 0, 0, 0]), false, now);
-            conn.begin(State::Linger, self.shared.limits.linger);
-            self.conns.push(conn);
+    /// Lingers a refused connection, at most `max_connections` of them:
+    /// past that, what it sent so far is read and it is closed at once (a
+    /// reset only if more arrives), so refusals never take more than the
+    /// file descriptors the capped slots have.
+    fn linger_refused(&mut self, mut stream: TcpStream, now: Instant) {
+        if self.refused >= self.shared.limits.max_connections {
+            let _ = drain(&mut stream);
+            return;
         }
+        self.refused += 1;
+        let mut conn = Conn::new(stream, IpAddr::from([0, 0, 0, 0]), false, now);
+        conn.begin(State::Linger, self.shared.limits.linger);
+        self.conns.push(conn);
     }
 
     fn poll_due(&mut self) {
