@@ -30,7 +30,7 @@ use crate::exporter::http::{self, MAX_HEAD, Route};
 use crate::exporter::outcome::Outcome;
 
 /// Shortest and longest wait between two polls of one socket.
-const MIN_BACKOFF: Duration = Duration::from_micros(100);
+const MIN_BACKOFF: Duration = Duration::from_micros(25);
 const MAX_BACKOFF: Duration = Duration::from_millis(10);
 
 /// What reaches the poller.
@@ -126,6 +126,7 @@ pub(crate) fn render_loop(shared: &Shared, work: &Mutex<Receiver<Conn>>, inbox: 
             let body = shared.render();
             let out = http::response(200, body.as_bytes(), head_only);
             conn.begin(State::Write { out, at: 0 }, shared.limits.reply);
+            conn.write_now(shared);
         }
         if inbox.send(Inbox::Rendered(conn)).is_err() {
             return;
@@ -322,9 +323,7 @@ impl Conn {
             State::Render { .. } => Next::Render,
             State::Write { out, at } => match write_some(&mut self.stream, out, at) {
                 Ok(true) => {
-                    shared.counters.count(self.outcome);
-                    let _ = self.stream.shutdown(Shutdown::Write);
-                    self.begin(State::Linger, shared.limits.linger);
+                    self.written(shared);
                     return self.step(shared, now);
                 }
                 Ok(false) if now < self.deadline => Next::Keep,
@@ -340,6 +339,24 @@ impl Conn {
                 next_poll(shared.epoch, now, now.saturating_duration_since(self.since));
         }
         next
+    }
+
+    /// A worker's first try at the reply, sparing a hand-over to the
+    /// poller when the socket takes it all (the usual case); failures are
+    /// left to the poller, which counts them.
+    fn write_now(&mut self, shared: &Shared) {
+        if let State::Write { out, at } = &mut self.state {
+            if let Ok(true) = write_some(&mut self.stream, out, at) {
+                self.written(shared);
+            }
+        }
+    }
+
+    /// The whole reply is written: count it, close our side, linger.
+    fn written(&mut self, shared: &Shared) {
+        shared.counters.count(self.outcome);
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.begin(State::Linger, shared.limits.linger);
     }
 
     fn routed(&mut self, shared: &Shared, head_len: usize) -> Next {
@@ -444,6 +461,29 @@ fn drain(stream: &mut TcpStream) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_sockets_are_polled_soon_and_slow_ones_on_a_shared_grid() {
+        let epoch = Instant::now();
+        let now = epoch + Duration::from_micros(12_345);
+        let ms = Duration::from_millis;
+        assert_eq!(next_poll(epoch, now, Duration::ZERO), now + MIN_BACKOFF);
+        assert_eq!(
+            next_poll(epoch, now, Duration::from_micros(4_000)),
+            now + Duration::from_micros(500)
+        );
+        // 8 ms old: a 1 ms backoff, rounded up to the next whole millisecond.
+        assert_eq!(next_poll(epoch, now, ms(8)), epoch + ms(14));
+        // Slow: every socket polled at the same 10 ms ticks.
+        for age in [ms(80), ms(500), Duration::from_secs(5)] {
+            assert_eq!(next_poll(epoch, now, age), epoch + ms(30));
         }
     }
 }
