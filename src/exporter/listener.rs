@@ -317,7 +317,7 @@ impl Conn {
                 Ok(Some(head_len)) => self.routed(shared, head_len),
                 Ok(None) if now >= self.deadline => self.reply(shared, 408, Outcome::HeadTimeout),
                 Ok(None) => Next::Keep,
-                Err(status) if status == 0 => return self.ended(shared, Outcome::Abandoned),
+                Err(0) => return self.ended(shared, Outcome::Abandoned),
                 Err(status) => self.reply(shared, status, Outcome::BadRequest),
             },
             State::Render { .. } => Next::Render,
