@@ -78,6 +78,8 @@ enum Next {
 
 // === acceptor ===
 
+/// Accepts until the exporter stops: refuses peers outside the allowed
+/// addresses, hands the others to the poller.
 pub(crate) fn accept_loop(listener: &TcpListener, shared: &Shared, inbox: &Sender<Inbox>) {
     for conn in listener.incoming() {
         if shared.stop.load(Ordering::SeqCst) {
@@ -118,6 +120,8 @@ fn answer_at_once(mut stream: TcpStream, status: u16) -> TcpStream {
 
 // === workers ===
 
+/// Renders the exposition for each connection the poller sends, tries to
+/// write it at once, and hands the connection back.
 pub(crate) fn render_loop(shared: &Shared, work: &Mutex<Receiver<Conn>>, inbox: &Sender<Inbox>) {
     loop {
         let next = work.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -345,10 +349,10 @@ impl Conn {
     /// poller when the socket takes it all (the usual case); failures are
     /// left to the poller, which counts them.
     fn write_now(&mut self, shared: &Shared) {
-        if let State::Write { out, at } = &mut self.state {
-            if let Ok(true) = write_some(&mut self.stream, out, at) {
-                self.written(shared);
-            }
+        if let State::Write { out, at } = &mut self.state
+            && let Ok(true) = write_some(&mut self.stream, out, at)
+        {
+            self.written(shared);
         }
     }
 
@@ -451,10 +455,12 @@ fn write_some(stream: &mut TcpStream, out: &[u8], at: &mut usize) -> io::Result<
     Ok(true)
 }
 
-/// Reads and discards what the peer still sends; `Err` once it closed.
+/// Reads and discards what the peer still sends (at most 64 KiB a step, so
+/// a peer that never stops sending cannot hold the poller); `Err` once it
+/// closed.
 fn drain(stream: &mut TcpStream) -> io::Result<()> {
     let mut sink = [0u8; 4096];
-    loop {
+    for _ in 0..16 {
         match stream.read(&mut sink) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => {}
@@ -463,6 +469,7 @@ fn drain(stream: &mut TcpStream) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

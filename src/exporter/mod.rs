@@ -650,6 +650,9 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
         let (head, _) = http(addr, &format!("GET /{} HTTP/1.1\r\n", "a".repeat(20_000)));
         assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+        // 404, 405 and HEAD are served; the garbage and the long head are not.
+        assert_eq!(counted(&exporter, "served", 3), 3);
+        assert_eq!(counted(&exporter, "bad_request", 2), 2);
     }
 
     #[test]
