@@ -29,6 +29,14 @@ pub(crate) fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Whether `buf` can still begin a request line: printable ASCII and
+/// spaces up to its first line end. A TLS hello or other binary is refused
+/// at its first byte instead of waiting out the head deadline.
+pub(crate) fn may_be_request(buf: &[u8]) -> bool {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(buf);
+    line.iter().all(|&b| matches!(b, b' '..=b'~' | b'\r'))
+}
+
 /// A request line and the one header we look at.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Request<'a> {
@@ -238,6 +246,16 @@ mod tests {
             }
         }
         assert_eq!(found, Some((full.len(), full.len())));
+    }
+
+    #[test]
+    fn binary_is_told_apart_from_a_request_line_at_once() {
+        assert!(may_be_request(b"GET /met"));
+        assert!(may_be_request(b"GET / HTTP/1.1\r\nX: \xff"));
+        assert!(may_be_request(b""));
+        assert!(!may_be_request(b"\x16\x03\x01\x02\x00"));
+        assert!(!may_be_request(b"GET /\x00"));
+        assert!(!may_be_request(b"GET /\xc3\xa9 HTTP/1.1\r\n"));
     }
 
     #[test]

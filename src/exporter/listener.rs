@@ -438,6 +438,9 @@ fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<usize>,
         if buf.len() > MAX_HEAD {
             return Err(431);
         }
+        if !http::may_be_request(buf) {
+            return Err(400);
+        }
     }
 }
 

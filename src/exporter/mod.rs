@@ -114,7 +114,7 @@ impl Limits {
 /// | any other method | `405` |
 /// | a peer outside the allowed addresses (when some are set) | `403` at accept, before reading anything |
 /// | a `Host` outside the allowed hosts (when some are set) | `421` |
-/// | not HTTP/1.x, or two `Host` headers | `400` |
+/// | not HTTP/1.x, two `Host` headers, or binary (a TLS hello) | `400`, binary at its first byte |
 /// | a head over 8 KiB | `431` |
 /// | no complete head 2 s after accept | `408` |
 /// | more than 512 connections open, or 256 from one address | `503` at once |
@@ -648,11 +648,19 @@ mod tests {
         assert_eq!(body, "");
         let (head, _) = http(addr, "hello\r\n\r\n");
         assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        // A TLS hello (no line end, never a blank line): 400 at once, not
+        // after the head deadline.
+        let (head, _) = http(
+            addr,
+            "\u{16}\u{3}\u{1}\u{2}\u{0}\u{1}\u{0}\u{1}\u{fc}\u{3}\u{3}",
+        );
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
         let (head, _) = http(addr, &format!("GET /{} HTTP/1.1\r\n", "a".repeat(20_000)));
         assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
-        // 404, 405 and HEAD are served; the garbage and the long head are not.
+        // 404, 405 and HEAD are served; the garbage, the TLS hello and the
+        // long head are not.
         assert_eq!(counted(&exporter, "served", 3), 3);
-        assert_eq!(counted(&exporter, "bad_request", 2), 2);
+        assert_eq!(counted(&exporter, "bad_request", 3), 3);
     }
 
     #[test]
