@@ -245,6 +245,16 @@ fn exporter_cpu() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// The whole test process's peak RSS (clients included), when `/proc` tells.
+fn print_peak_memory() {
+    if let Some(kib) = reliability::proc_status_kib("VmHWM") {
+        eprintln!(
+            "peak RSS of the test process, clients included: {:.1} MB",
+            kib as f64 / 1024.0
+        );
+    }
+}
+
 /// Runs the slow clients from `from` and a scraper for the window; returns both.
 fn slow_clients_while_scraping(
     addr: SocketAddr,
@@ -269,6 +279,7 @@ fn slow_clients_while_scraping(
                 after - before
             );
         }
+        print_peak_memory();
         (slow, scrapes)
     })
 }
@@ -434,6 +445,7 @@ fn five_thousand_connections_from_another_host_while_scraping() {
                 stop.store(true, Ordering::SeqCst);
                 (flood, scraper.join().unwrap())
             });
+            print_peak_memory();
             eprintln!(
                 "{FLOOD} connections from another host in {:?}: {} answered 200, {} answered 503, {} failed; scraper: {}",
                 started.elapsed(),
