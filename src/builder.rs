@@ -19,7 +19,7 @@ use crate::clock::{Clock, SystemClock, unix_millis};
 use crate::console::{ConsoleLayer, console_layer};
 use crate::contract::date::day_of;
 use crate::error::Error;
-use crate::exporter::{self, ExporterConfig, IpNet};
+use crate::exporter::{self, ExporterConfig, HostName, IpNet};
 use crate::guard::Guard;
 use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
 use crate::own_recorder::RuleMetrics;
@@ -77,6 +77,9 @@ impl Telemetry {
 /// | [`max_series_per_metric`](Self::max_series_per_metric) | 1,000 |
 /// | [`prometheus_listen`](Self::prometheus_listen) | `127.0.0.1:9000` |
 /// | [`prometheus_buckets`](Self::prometheus_buckets) | none (the application's histograms render as summaries) |
+/// | [`prometheus_allow`](Self::prometheus_allow) | any peer |
+/// | [`prometheus_allowed_hosts`](Self::prometheus_allowed_hosts) | any `Host` (no check) |
+/// | [`prometheus_max_connections`](Self::prometheus_max_connections) | 512 (256 per peer address) |
 #[derive(Debug)]
 #[must_use]
 pub struct TelemetryBuilder {
@@ -100,6 +103,7 @@ pub struct TelemetryBuilder {
     max_series: usize,
     exporter: ExporterConfig,
     allowed: Vec<String>,
+    allowed_hosts: Vec<String>,
     console_level: LevelFilter,
     discard: bool,
 }
@@ -134,6 +138,7 @@ impl TelemetryBuilder {
             max_series: 1000,
             exporter: ExporterConfig::default(),
             allowed: Vec::new(),
+            allowed_hosts: Vec::new(),
             console_level: LevelFilter::INFO,
             discard: false,
         }
@@ -334,6 +339,39 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Answer only requests whose `Host` header names one of these hosts
+    /// (`localhost`, `127.0.0.1:9000`, `[::1]:9000`, `metrics.internal`;
+    /// without a port any port matches; names compare case-insensitively);
+    /// others, and requests without `Host`, get `421`. This stops a web page
+    /// from reading `/metrics` through DNS rebinding: the browser then sends
+    /// the attacker's host name. Repeatable; list every name Prometheus
+    /// uses as a target. Defaults to off (any `Host` is answered).
+    ///
+    /// ```
+    /// let builder = evt_telemetry::Telemetry::builder()
+    ///     .prometheus_allowed_hosts(["localhost", "127.0.0.1:9000"]);
+    /// # let _ = builder;
+    /// ```
+    pub fn prometheus_allowed_hosts<I>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.allowed_hosts.extend(hosts.into_iter().map(Into::into));
+        self
+    }
+
+    /// Most connections the `/metrics` listener keeps open at once; one
+    /// peer address may hold half of them, so a second host still gets in
+    /// while one floods. Beyond either cap a connection gets `503` at once.
+    /// Each holds one file descriptor; refused connections lingering after
+    /// their `403`/`503` take at most as many again. At least 2.
+    /// Defaults to 512.
+    pub fn prometheus_max_connections(mut self, n: usize) -> Self {
+        self.exporter.limits.max_connections = n;
+        self
+    }
+
     /// Lowest level the human-readable stderr layer installed by
     /// [`init`](Self::init) shows (its fields are redacted like the files)
     /// when `RUST_LOG` is not set; when it is, `RUST_LOG` (`EnvFilter`
@@ -381,6 +419,7 @@ impl TelemetryBuilder {
         let engine = Arc::new(MetricsEngine::new(self.take_rules()?, self.max_series)?);
         let mut exporter = self.exporter.clone();
         exporter.allowed = self.allowed_peers()?;
+        exporter.limits.hosts = self.allowed_hosts()?;
         exporter::check_global_labels(&exporter, &engine)?;
         check_app_buckets(&exporter.app_buckets, &engine)?;
         let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
@@ -546,11 +585,25 @@ impl TelemetryBuilder {
         if self.max_series == 0 {
             return bad("max_series_per_metric must be at least 1".into());
         }
+        if self.exporter.limits.max_connections < 2 {
+            return bad(format!(
+                "prometheus_max_connections {} is below 2",
+                self.exporter.limits.max_connections
+            ));
+        }
+        self.allowed_hosts()?;
         self.allowed_peers().map(drop)
     }
 
     fn allowed_peers(&self) -> Result<Vec<IpNet>, Error> {
         self.allowed.iter().map(|s| s.parse::<IpNet>()).collect()
+    }
+
+    fn allowed_hosts(&self) -> Result<Vec<HostName>, Error> {
+        self.allowed_hosts
+            .iter()
+            .map(|s| s.parse::<HostName>())
+            .collect()
     }
 
     fn take_rules(&mut self) -> Result<Vec<MetricRule>, Error> {

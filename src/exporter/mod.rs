@@ -1,18 +1,22 @@
 //! The Prometheus exporter: metrics-exporter-prometheus's recorder, served
 //! over HTTP/1.1 by a small std listener on our own named threads (see
-//! [`PrometheusExporter`] for what it answers).
+//! [`PrometheusExporter`] for what it answers, `listener.rs` for how it
+//! keeps answering while peers misbehave).
 
 pub(crate) mod exposition;
+mod http;
 mod ip_net;
+mod listener;
+mod outcome;
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -20,15 +24,14 @@ use metrics_exporter_prometheus::{
 
 use crate::error::Error;
 use crate::exporter::exposition::finish_exposition;
+pub(crate) use crate::exporter::http::HostName;
 pub(crate) use crate::exporter::ip_net::IpNet;
+use crate::exporter::listener::{Inbox, Poller, accept_loop, render_loop};
+use crate::exporter::outcome::ConnectionCounters;
 use crate::rules::check::check_label_name;
 use crate::rules::engine::MetricsEngine;
 
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
 const WORKERS: usize = 4;
-const QUEUE: usize = 16;
-const MAX_HEAD: usize = 8 * 1024;
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Where and how to serve `/metrics`.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +47,8 @@ pub(crate) struct ExporterConfig {
     /// Buckets for the application's own histograms (not rules'), by full
     /// metric name. Defaults to none.
     pub(crate) app_buckets: Vec<(String, Vec<f64>)>,
+    /// Connection caps, deadlines and allowed hosts.
+    pub(crate) limits: Limits,
 }
 
 impl Default for ExporterConfig {
@@ -54,7 +59,43 @@ impl Default for ExporterConfig {
             allowed: Vec::new(),
             upkeep_interval: Duration::from_secs(5),
             app_buckets: Vec::new(),
+            limits: Limits::default(),
         }
+    }
+}
+
+/// What one connection may take.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Limits {
+    /// Connections open at once (one peer address: half). Defaults to 512.
+    pub(crate) max_connections: usize,
+    /// `Host` values accepted; empty (the default) accepts any.
+    pub(crate) hosts: Vec<HostName>,
+    /// From accept to a complete request head. Defaults to 2 s.
+    pub(crate) head: Duration,
+    /// From the reply's first byte to its last. Defaults to 5 s.
+    pub(crate) reply: Duration,
+    /// Reading what the peer still sends after our reply. Defaults to 500 ms.
+    pub(crate) linger: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            hosts: Vec::new(),
+            head: Duration::from_secs(2),
+            reply: Duration::from_secs(5),
+            linger: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Limits {
+    /// The connections one peer address may hold: half of all, so another
+    /// host (a second Prometheus) always finds room.
+    fn max_per_peer(&self) -> usize {
+        (self.max_connections / 2).max(1)
     }
 }
 
@@ -71,12 +112,17 @@ impl Default for ExporterConfig {
 /// | `HEAD` of those | the same headers, no body |
 /// | any other path | `404` |
 /// | any other method | `405` |
-/// | a peer outside the allowed addresses (when some are set) | `403` |
+/// | a peer outside the allowed addresses (when some are set) | `403` at accept, before reading anything |
+/// | a `Host` outside the allowed hosts (when some are set) | `421` |
+/// | not HTTP/1.x, two `Host` headers, or binary (a TLS hello) | `400`, binary at its first byte |
+/// | a head over 8 KiB | `431` |
+/// | no complete head 2 s after accept | `408` |
+/// | more than 512 connections open, or 256 from one address | `503` at once |
 ///
-/// Families are sorted by name and series by labels, counters with
-/// fractional values (costs) are typed `counter`, and every histogram rule
-/// renders real `_bucket` series, so the output passes
-/// `promtool check metrics` without warnings.
+/// Request heads may end lines with CRLF or a bare LF. Families are sorted
+/// by name and series by labels, counters with fractional values (costs)
+/// are typed `counter`, and every histogram rule renders real `_bucket`
+/// series, so the output passes `promtool check metrics` without warnings.
 ///
 /// It listens on `127.0.0.1:9000` unless told otherwise: never on all
 /// interfaces unless asked. To let a remote Prometheus scrape it, either
@@ -84,19 +130,22 @@ impl Default for ExporterConfig {
 /// keep `127.0.0.1` and put a reverse proxy with TLS and authentication in
 /// front.
 ///
-/// Each request gets its own connection (`Connection: close`), with 5 s read
-/// and write timeouts; 4 worker threads answer, up to 16 connections wait,
-/// and further ones get `503` at once. Histogram samples are drained into
-/// buckets every few seconds (the upkeep interval, 5 s by default) and on
-/// each scrape, so memory stays bounded between scrapes.
+/// Each request gets its own connection (`Connection: close`). One thread
+/// reads heads and writes replies on non-blocking sockets, so slow or idle
+/// peers never hold a worker; 4 workers only render. A connection lives at
+/// most 2 s (head) + render + 5 s (reply) + 0.5 s (linger), and every one is
+/// counted in `telemetry_exporter_connections_total{outcome}`. Histogram
+/// samples are drained into buckets every few seconds (the upkeep interval,
+/// 5 s by default) and on each scrape, so memory stays bounded between
+/// scrapes.
 ///
-/// Dropping it stops the listener and the upkeep thread and waits for them; a
-/// worker still answering a request finishes it (at most the 5 s timeout)
-/// and exits.
+/// Dropping it stops the listener, the connection thread and the upkeep
+/// thread and waits for them; a worker still rendering finishes and exits.
 pub struct PrometheusExporter {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    poller: Option<JoinHandle<()>>,
     upkeep: Option<JoinHandle<()>>,
 }
 
@@ -105,6 +154,10 @@ struct Shared {
     handle: PrometheusHandle,
     float_counters: Vec<String>,
     allowed: Vec<IpNet>,
+    limits: Limits,
+    counters: ConnectionCounters,
+    /// The origin of the poller's 10 ms grid.
+    epoch: Instant,
     stop: AtomicBool,
     /// Wakes the upkeep thread early on stop.
     upkeep_stop: (Mutex<bool>, Condvar),
@@ -135,6 +188,10 @@ impl Shared {
     fn render(&self) -> String {
         finish_exposition(&self.handle.render(), &self.float_counters)
     }
+
+    fn peer_allowed(&self, peer: IpAddr) -> bool {
+        self.allowed.is_empty() || self.allowed.iter().any(|n| n.contains(peer))
+    }
 }
 
 impl Drop for PrometheusExporter {
@@ -145,11 +202,14 @@ impl Drop for PrometheusExporter {
             *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
             cvar.notify_all();
         }
-        // Unblock accept(): if this connection fails, the acceptor is left
-        // detached rather than joined forever.
+        // Unblock accept(): if this connection fails, the acceptor (and the
+        // poller it would stop) are left detached rather than joined forever.
         let woke = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
         if let (Ok(_), Some(t)) = (woke, self.acceptor.take()) {
             let _ = t.join();
+            if let Some(p) = self.poller.take() {
+                let _ = p.join();
+            }
         }
         if let Some(t) = self.upkeep.take() {
             let _ = t.join();
@@ -245,7 +305,7 @@ pub(crate) fn install(
     engine: &MetricsEngine,
 ) -> Result<PrometheusExporter, Error> {
     let recorder = build_recorder(cfg, engine)?;
-    let exporter = serve(recorder.handle(), cfg, engine.catalogue().float_counters())?;
+    let exporter = serve(&recorder, cfg, engine.catalogue().float_counters())?;
     metrics::set_global_recorder(recorder)
         .map_err(|_| Error::AlreadyInstalled("metrics recorder"))?;
     // Describe the metrics and create the zero series now, so the first
@@ -254,15 +314,17 @@ pub(crate) fn install(
     Ok(exporter)
 }
 
-/// Serves `handle` on `cfg.listen` and runs its upkeep, without touching any
-/// global. `float_counters` are exposed with `# TYPE … counter`.
+/// Serves `recorder` on `cfg.listen` and runs its upkeep, without touching
+/// any global. `float_counters` are exposed with `# TYPE … counter`. The
+/// listener's own counter, `telemetry_exporter_connections_total`, is
+/// registered in `recorder`.
 ///
 /// # Errors
 ///
 /// [`Error::Config`] for a zero upkeep interval; [`Error::Exporter`] if the
 /// address cannot be bound or a thread cannot be started.
 pub(crate) fn serve(
-    handle: PrometheusHandle,
+    recorder: &PrometheusRecorder,
     cfg: &ExporterConfig,
     float_counters: Vec<String>,
 ) -> Result<PrometheusExporter, Error> {
@@ -271,38 +333,22 @@ pub(crate) fn serve(
             "the exporter's upkeep interval is zero".into(),
         ));
     }
-    let io_error = |message: String| {
-        move |e: io::Error| Error::Exporter {
-            message,
-            source: Some(e),
-        }
-    };
     let listener = TcpListener::bind(cfg.listen)
         .map_err(io_error(format!("cannot listen on {}", cfg.listen)))?;
     let local_addr = listener
         .local_addr()
         .map_err(io_error("no local address".into()))?;
     let shared = Arc::new(Shared {
-        handle,
+        handle: recorder.handle(),
         float_counters,
         allowed: cfg.allowed.clone(),
+        limits: cfg.limits.clone(),
+        counters: ConnectionCounters::register(recorder),
+        epoch: Instant::now(),
         stop: AtomicBool::new(false),
         upkeep_stop: (Mutex::new(false), Condvar::new()),
     });
-    let (tx, rx) = mpsc::sync_channel::<TcpStream>(QUEUE);
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..WORKERS {
-        let (shared, rx) = (Arc::clone(&shared), Arc::clone(&rx));
-        spawn(format!("evt-telemetry-http-{i}"), move || {
-            worker(&shared, &rx)
-        })
-        .map_err(io_error("cannot start a worker thread".into()))?;
-    }
-    let s = Arc::clone(&shared);
-    let acceptor = spawn("evt-telemetry-http-accept".into(), move || {
-        accept_loop(&listener, &s, &tx)
-    })
-    .map_err(io_error("cannot start the listener thread".into()))?;
+    let (poller, acceptor) = start_listener(listener, &shared)?;
     let (s, every) = (Arc::clone(&shared), cfg.upkeep_interval);
     let upkeep = spawn("evt-telemetry-upkeep".into(), move || {
         upkeep_loop(&s, every)
@@ -312,8 +358,44 @@ pub(crate) fn serve(
         local_addr,
         shared,
         acceptor: Some(acceptor),
+        poller: Some(poller),
         upkeep: Some(upkeep),
     })
+}
+
+/// Starts the workers, the poller and the acceptor; returns the last two.
+fn start_listener(
+    listener: TcpListener,
+    shared: &Arc<Shared>,
+) -> Result<(JoinHandle<()>, JoinHandle<()>), Error> {
+    let (inbox, inbox_rx) = mpsc::channel::<Inbox>();
+    let (work, work_rx) = mpsc::channel();
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    for i in 0..WORKERS {
+        let (s, rx, tx) = (Arc::clone(shared), Arc::clone(&work_rx), inbox.clone());
+        spawn(format!("evt-telemetry-http-{i}"), move || {
+            render_loop(&s, &rx, &tx)
+        })
+        .map_err(io_error("cannot start a worker thread".into()))?;
+    }
+    let s = Arc::clone(shared);
+    let poller = spawn("evt-telemetry-http-conns".into(), move || {
+        Poller::new(&s, inbox_rx, work).run()
+    })
+    .map_err(io_error("cannot start the connection thread".into()))?;
+    let s = Arc::clone(shared);
+    let acceptor = spawn("evt-telemetry-http-accept".into(), move || {
+        accept_loop(&listener, &s, &inbox)
+    })
+    .map_err(io_error("cannot start the listener thread".into()))?;
+    Ok((poller, acceptor))
+}
+
+fn io_error(message: String) -> impl FnOnce(io::Error) -> Error {
+    move |e: io::Error| Error::Exporter {
+        message,
+        source: Some(e),
+    }
 }
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<JoinHandle<()>> {
@@ -334,146 +416,6 @@ fn upkeep_loop(shared: &Shared, every: Duration) {
     }
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Shared, tx: &SyncSender<TcpStream>) {
-    for conn in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        match conn {
-            Ok(stream) => match tx.try_send(stream) {
-                Ok(()) => {}
-                Err(TrySendError::Full(stream)) => reply_busy(stream),
-                Err(TrySendError::Disconnected(_)) => return,
-            },
-            // Out of file descriptors and the like: back off instead of spinning.
-            Err(_) => thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-fn reply_busy(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = stream.write_all(&response(503, "Service Unavailable", b"busy\n", false));
-}
-
-fn worker(shared: &Shared, rx: &Mutex<Receiver<TcpStream>>) {
-    loop {
-        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        match next {
-            Ok(stream) => handle_connection(stream, shared),
-            Err(_) => return,
-        }
-    }
-}
-
-// === HTTP ===
-
-fn handle_connection(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
-    let head = match read_head(&mut stream) {
-        Ok(Some(head)) => head,
-        Ok(None) => return,
-        Err(status) => {
-            let _ = stream.write_all(&response(status, reason(status), b"", false));
-            return linger(stream);
-        }
-    };
-    let peer_ok = match stream.peer_addr() {
-        Ok(peer) => {
-            shared.allowed.is_empty() || shared.allowed.iter().any(|n| n.contains(peer.ip()))
-        }
-        Err(_) => shared.allowed.is_empty(),
-    };
-    let reply = route(&head, peer_ok, shared);
-    let _ = stream.write_all(&reply);
-    let _ = stream.flush();
-}
-
-/// Closes after an early reply without resetting the connection: unread
-/// input at close would make the peer see a reset instead of our reply.
-fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut sink = [0u8; 4096];
-    for _ in 0..256 {
-        if matches!(stream.read(&mut sink), Ok(0) | Err(_)) {
-            return;
-        }
-    }
-}
-
-/// Reads the request head; `Ok(None)` when the peer sent nothing useful in time.
-fn read_head(stream: &mut TcpStream) -> Result<Option<String>, u16> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.truncate(end);
-            return String::from_utf8(buf).map(Some).map_err(|_| 400);
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(431);
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return Ok(None),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn route(head: &str, peer_ok: bool, shared: &Shared) -> Vec<u8> {
-    let mut parts = head.lines().next().unwrap_or("").split(' ');
-    let (method, target, version) = (parts.next(), parts.next(), parts.next());
-    let (Some(method), Some(target), Some(version)) = (method, target, version) else {
-        return response(400, "Bad Request", b"bad request\n", false);
-    };
-    if !version.starts_with("HTTP/1.") {
-        return response(400, "Bad Request", b"bad request\n", false);
-    }
-    if !peer_ok {
-        return response(403, "Forbidden", b"forbidden\n", false);
-    }
-    let head_only = method == "HEAD";
-    if method != "GET" && !head_only {
-        return response(405, "Method Not Allowed", b"method not allowed\n", false);
-    }
-    match target.split('?').next() {
-        Some("/metrics" | "/") => response(200, "OK", shared.render().as_bytes(), head_only),
-        _ => response(404, "Not Found", b"not found\n", head_only),
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        431 => "Request Header Fields Too Large",
-        _ => "Error",
-    }
-}
-
-fn response(status: u16, reason: &str, body: &[u8], head_only: bool) -> Vec<u8> {
-    let content_type = if status == 200 {
-        CONTENT_TYPE
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let allow = if status == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-    out
-}
-
 /// The integration tests' `promtool check metrics` helper, for the tests below.
 #[cfg(test)]
 #[path = "../../tests/common/promtool.rs"]
@@ -486,7 +428,7 @@ mod tests {
     use crate::rules::engine::tests::{Ev, TS};
     use crate::rules::from_toml::parse_rules_toml;
     use crate::rules::rule::MetricRule;
-    use std::time::Instant;
+    use std::io::{Read, Write};
 
     fn local_cfg() -> ExporterConfig {
         ExporterConfig {
@@ -503,7 +445,7 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             (0..3).for_each(|_| engine.on_event(&Ev::new("x")))
         });
-        serve(recorder.handle(), cfg, engine.catalogue().float_counters()).expect("serve")
+        serve(&recorder, cfg, engine.catalogue().float_counters()).expect("serve")
     }
 
     /// Sends `request` and returns (head, body).
@@ -565,12 +507,124 @@ mod tests {
                 body.len()
             )
         );
-        assert_eq!(body, exporter.render());
+        // The scrape is counted once its reply is written: after it rendered.
+        let served =
+            |n: u64| format!("telemetry_exporter_connections_total{{outcome=\"served\"}} {n}\n");
+        assert!(body.contains(&served(0)), "{body}");
+        assert_eq!(body.replace(&served(0), &served(1)), exporter.render());
         assert!(
             body.contains("# HELP x_total X\n# TYPE x_total counter\nx_total 3\n"),
             "{body}"
         );
-        assert_eq!(get(exporter.local_addr(), "/?x=1").1, body);
+        let again = get(exporter.local_addr(), "/?x=1").1;
+        assert_eq!(again, body.replace(&served(0), &served(1)));
+    }
+
+    /// The value of `telemetry_exporter_connections_total{outcome}` now.
+    fn connections(exporter: &PrometheusExporter, outcome: &str) -> u64 {
+        let series = format!("telemetry_exporter_connections_total{{outcome=\"{outcome}\"}} ");
+        let text = exporter.render();
+        let line = text.lines().find_map(|l| l.strip_prefix(series.as_str()));
+        line.and_then(|v| v.parse().ok())
+            .expect("the series exists")
+    }
+
+    /// Waits (at most 5 s) until the poller has counted `n` connections as
+    /// `outcome`, and returns the count then.
+    fn counted(exporter: &PrometheusExporter, outcome: &str, n: u64) -> u64 {
+        for _ in 0..500 {
+            if connections(exporter, outcome) >= n {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        connections(exporter, outcome)
+    }
+
+    fn limits(f: impl FnOnce(&mut Limits)) -> ExporterConfig {
+        let mut cfg = local_cfg();
+        f(&mut cfg.limits);
+        cfg
+    }
+
+    #[test]
+    fn a_head_ended_by_bare_line_feeds_is_answered() {
+        let exporter = running(&local_cfg());
+        let (head, body) = http(exporter.local_addr(), "GET /metrics HTTP/1.0\n\n");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(body.contains("\nx_total 3\n"), "{body}");
+        let (head, _) = http(exporter.local_addr(), "GET /nope HTTP/1.1\nHost: x\n\n");
+        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
+    }
+
+    #[test]
+    fn a_head_still_incomplete_at_the_deadline_gets_408_and_is_counted() {
+        let cfg = limits(|l| l.head = Duration::from_millis(300));
+        let exporter = running(&cfg);
+        let mut s = TcpStream::connect(exporter.local_addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+            .expect("send");
+        // One byte every 100 ms: each read succeeds, the head never ends.
+        let mut raw = String::new();
+        for _ in 0..6 {
+            std::thread::sleep(Duration::from_millis(100));
+            if s.write_all(b"a").is_err() {
+                break;
+            }
+        }
+        s.read_to_string(&mut raw).expect("a 408, not a reset");
+        assert_eq!(
+            raw,
+            "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\nConnection: close\r\n\r\nrequest timeout\n"
+        );
+        assert_eq!(counted(&exporter, "head_timeout", 1), 1);
+        assert_eq!(connections(&exporter, "served"), 0);
+    }
+
+    #[test]
+    fn connections_past_the_cap_read_a_503_and_are_counted() {
+        // One connection per peer address: an idle one fills it.
+        let exporter = running(&limits(|l| l.max_connections = 2));
+        let addr = exporter.local_addr();
+        let idle = TcpStream::connect(addr).expect("connect");
+        std::thread::sleep(Duration::from_millis(50));
+        let (head, body) = get(addr, "/metrics");
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
+        assert_eq!(body, "busy\n");
+        assert_eq!(counted(&exporter, "overloaded", 1), 1);
+        drop(idle);
+        assert_eq!(counted(&exporter, "abandoned", 1), 1);
+        let (head, _) = get(addr, "/metrics");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(counted(&exporter, "served", 1), 1);
+    }
+
+    #[test]
+    fn hosts_outside_the_allowed_hosts_get_421() {
+        let cfg = limits(|l| l.hosts = vec!["localhost:9000".parse().expect("host")]);
+        let exporter = running(&cfg);
+        let addr = exporter.local_addr();
+        let (head, body) = http(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: evil.example:9000\r\n\r\n",
+        );
+        assert!(
+            head.starts_with("HTTP/1.1 421 Misdirected Request\r\n"),
+            "{head}"
+        );
+        assert_eq!(body, "host not allowed\n");
+        let (head, _) = http(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: LocalHost:9000\r\n\r\n",
+        );
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(counted(&exporter, "refused_host", 1), 1);
+        assert_eq!(counted(&exporter, "served", 1), 1);
     }
 
     #[test]
@@ -594,8 +648,19 @@ mod tests {
         assert_eq!(body, "");
         let (head, _) = http(addr, "hello\r\n\r\n");
         assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        // A TLS hello (no line end, never a blank line): 400 at once, not
+        // after the head deadline.
+        let (head, _) = http(
+            addr,
+            "\u{16}\u{3}\u{1}\u{2}\u{0}\u{1}\u{0}\u{1}\u{fc}\u{3}\u{3}",
+        );
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
         let (head, _) = http(addr, &format!("GET /{} HTTP/1.1\r\n", "a".repeat(20_000)));
         assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+        // 404, 405 and HEAD are served; the garbage, the TLS hello and the
+        // long head are not.
+        assert_eq!(counted(&exporter, "served", 3), 3);
+        assert_eq!(counted(&exporter, "bad_request", 3), 3);
     }
 
     #[test]
@@ -608,6 +673,7 @@ mod tests {
         let (head, body) = get(exporter.local_addr(), "/metrics");
         assert!(head.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{head}");
         assert_eq!(body, "forbidden\n");
+        assert_eq!(connections(&exporter, "refused_peer"), 1);
         let cfg = ExporterConfig {
             allowed: vec![
                 "10.0.0.0/8".parse().expect("cidr"),
@@ -627,11 +693,24 @@ mod tests {
     fn four_scrapers_in_a_loop_all_succeed() {
         let exporter = running(&local_cfg());
         let addr = exporter.local_addr();
-        let want = exporter.render();
-        let started = Instant::now();
+        // Every scrape is the same but for the count of scrapes.
+        let own = |text: &str| {
+            let lines = text
+                .lines()
+                .filter(|l| !l.starts_with("telemetry_exporter_connections_total{"));
+            lines.collect::<Vec<_>>().join("\n")
+        };
+        let want = own(&exporter.render());
+        let started = std::time::Instant::now();
         let ok: usize = std::thread::scope(|s| {
             let scrapers: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| (0..200).filter(|_| get(addr, "/metrics").1 == want).count()))
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..200)
+                            .filter(|_| own(&get(addr, "/metrics").1) == want)
+                            .count()
+                    })
+                })
                 .collect();
             scrapers
                 .into_iter()
@@ -639,6 +718,7 @@ mod tests {
                 .sum()
         });
         assert_eq!(ok, 800);
+        assert_eq!(counted(&exporter, "served", 800), 800);
         eprintln!("800 scrapes in {:?}", started.elapsed());
     }
 
@@ -650,7 +730,7 @@ mod tests {
         };
         let exporter = running(&cfg);
         let addr = exporter.local_addr();
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         drop(exporter);
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -672,7 +752,7 @@ mod tests {
         )
         .expect("valid");
         let recorder = build_recorder(&cfg, &engine).expect("recorder");
-        let exporter = serve(recorder.handle(), &cfg, vec![]).expect("serve");
+        let exporter = serve(&recorder, &cfg, vec![]).expect("serve");
         metrics::with_local_recorder(&recorder, || engine.on_event(&Ev::new("h").f("v", 0.5)));
         // The exporter's internal registry is drained by upkeep: wait for one run.
         std::thread::sleep(Duration::from_millis(200));
@@ -726,7 +806,7 @@ mod tests {
             ..local_cfg()
         };
         let recorder = PrometheusBuilder::new().build_recorder();
-        let err = serve(recorder.handle(), &cfg, vec![]).expect_err("zero interval");
+        let err = serve(&recorder, &cfg, vec![]).expect_err("zero interval");
         assert_eq!(
             err.to_string(),
             "invalid configuration: the exporter's upkeep interval is zero"
@@ -741,7 +821,7 @@ mod tests {
             ..local_cfg()
         };
         let recorder = PrometheusBuilder::new().build_recorder();
-        let err = serve(recorder.handle(), &cfg, vec![]).expect_err("address in use");
+        let err = serve(&recorder, &cfg, vec![]).expect_err("address in use");
         assert!(
             err.to_string().starts_with(&format!(
                 "prometheus exporter: cannot listen on {}: ",
@@ -797,8 +877,7 @@ mod tests {
             ..local_cfg()
         };
         let recorder = build_recorder(&cfg, &engine).expect("recorder");
-        let exporter =
-            serve(recorder.handle(), &cfg, engine.catalogue().float_counters()).expect("serve");
+        let exporter = serve(&recorder, &cfg, engine.catalogue().float_counters()).expect("serve");
         metrics::with_local_recorder(&recorder, || {
             let hostile = [
                 "a\"b",

@@ -9,3 +9,4 @@ mod exporter_serves_metrics;
 mod exposition_injection;
 mod label_flood;
 mod scrape_under_load;
+mod slow_clients;

@@ -37,6 +37,7 @@ pub const CATALOGUE: &[(&str, &[&str], bool)] = &[
     ),
     ("telemetry_label_overflow_total", &["metric"], false),
     ("telemetry_start_time_seconds", &[], false),
+    ("telemetry_exporter_connections_total", &["outcome"], false),
 ];
 
 /// Parses PromQL (Grafana variables must already be substituted).
