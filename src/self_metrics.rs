@@ -95,14 +95,19 @@ const START_TIME: &str = "telemetry_start_time_seconds";
 const START_TIME_HELP: &str =
     "When the telemetry layer was built, in Unix seconds: counters restart from 0 then";
 
+/// The exporter's own counter, `{outcome}` of each connection to `/metrics`
+/// (registered by the exporter on its recorder: see `exporter/outcome.rs`).
+pub(crate) const EXPORTER_CONNECTIONS: &str = "telemetry_exporter_connections_total";
+
 /// Every self-metric's name: rules may not use them.
-pub(crate) const NAMES: [&str; 6] = [
+pub(crate) const NAMES: [&str; 7] = [
     EVENTS.name,
     START_TIME,
     DROPPED.name,
     WRITE_ERRORS.name,
     REJECTED.name,
     OVERFLOW.name,
+    EXPORTER_CONNECTIONS,
 ];
 
 /// Every label name the self-metrics use.
@@ -110,6 +115,7 @@ pub(crate) fn label_names() -> impl Iterator<Item = &'static str> {
     [&EVENTS, &DROPPED, &WRITE_ERRORS, &REJECTED, &OVERFLOW]
         .into_iter()
         .flat_map(|def| def.labels.iter().copied())
+        .chain(["outcome"])
 }
 
 static METADATA: Metadata<'static> =

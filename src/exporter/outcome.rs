@@ -3,7 +3,7 @@
 
 use metrics::{Counter, Key, KeyName, Label, Recorder, SharedString};
 
-const NAME: &str = "telemetry_exporter_connections_total";
+use crate::self_metrics::EXPORTER_CONNECTIONS as NAME;
 const HELP: &str = "Connections to the /metrics listener, by outcome (served, reply_failed, refused_peer, refused_host, overloaded, head_timeout, bad_request, abandoned)";
 
 /// How a connection ended; each connection is counted once.

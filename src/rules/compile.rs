@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn invalid_metric_names_are_named_in_the_error() {
-        let cases: [(MetricRule, &str); 14] = [
+        let cases: [(MetricRule, &str); 15] = [
             (
                 c("9lives_total"),
                 r#"metric name "9lives_total" does not match [a-zA-Z_:][a-zA-Z0-9_:]*"#,
@@ -376,6 +376,10 @@ mod tests {
             (
                 c("telemetry_events_total"),
                 r#"metric name "telemetry_events_total" is a built-in self-metric"#,
+            ),
+            (
+                c("telemetry_exporter_connections_total"),
+                r#"metric name "telemetry_exporter_connections_total" is a built-in self-metric"#,
             ),
         ];
         for (rule, want) in cases {
