@@ -12,30 +12,42 @@ use regex_lite::{Captures, Regex};
 use crate::Error;
 
 mod patterns;
+mod tokens;
 
 /// The text that replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Built-in secret field names (normalised: lower case, `_` separators).
-const BUILTIN_NAMES: [&str; 14] = [
+/// Built-in secret names (normalised: lower case, `_` separators). The one
+/// rule for names: a field with such a name, and a `name=value` (or
+/// `name: value`, `"name":"value"`, `--name value`) inside a string, are
+/// both redacted.
+const BUILTIN_NAMES: [&str; 25] = [
     "authorization",
     "proxy_authorization",
+    "auth",
+    "key",
     "api_key",
     "apikey",
     "x_api_key",
+    "private_key",
     "token",
     "access_token",
     "refresh_token",
     "secret",
     "client_secret",
+    "credential",
+    "credentials",
     "password",
     "passwd",
+    "pwd",
+    "pgpassword",
+    "passphrase",
+    "session",
+    "session_id",
+    "sessionid",
     "cookie",
     "set_cookie",
 ];
-
-/// The extra name the name/value pattern treats as secret (`?key=...`).
-const VALUE_ONLY_NAME: &str = "key";
 
 /// Byte normalisation for name comparison: ASCII lower case, `-`/`.` as `_`.
 const NORM: [u8; 256] = {
@@ -119,8 +131,7 @@ const NORM: [u8; 256] = {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Redactor {
-    field_names: NameSet,
-    value_names: NameSet,
+    names: NameSet,
     builtin_patterns: bool,
     patterns: Vec<UserPattern>,
 }
@@ -158,16 +169,13 @@ impl Redactor {
     }
 
     fn assemble(names: bool, patterns: bool, extra: &[String], user: Vec<UserPattern>) -> Self {
-        let mut field_names = NameSet::default();
+        let mut names_set = NameSet::default();
         let builtin = BUILTIN_NAMES.iter().copied().filter(|_| names);
         for name in builtin.chain(extra.iter().map(String::as_str)) {
-            field_names.insert(name);
+            names_set.insert(name);
         }
-        let mut value_names = field_names.clone();
-        value_names.insert(VALUE_ONLY_NAME);
         Redactor {
-            field_names,
-            value_names,
+            names: names_set,
             builtin_patterns: patterns,
             patterns: user,
         }
@@ -175,7 +183,7 @@ impl Redactor {
 
     /// Whether a field with this name is secret: its whole value is redacted.
     pub fn is_secret_name(&self, name: &str) -> bool {
-        self.field_names.matches(name.as_bytes())
+        self.names.matches(name.as_bytes())
     }
 
     /// Replaces the secret parts of `value` by [`REDACTED`].
@@ -183,7 +191,7 @@ impl Redactor {
     /// Returns `Cow::Borrowed` (no allocation) when nothing was found.
     pub fn redact<'a>(&self, value: &'a str) -> Cow<'a, str> {
         let mut out = if self.builtin_patterns {
-            patterns::redact_builtin(&self.value_names, value)
+            patterns::redact_builtin(&self.names, value)
         } else {
             Cow::Borrowed(value)
         };
@@ -200,7 +208,7 @@ impl Redactor {
     /// the cut. Clean text is copied once, straight from `value`.
     pub(crate) fn redact_into(&self, value: &str, out: &mut String, max: usize) -> usize {
         if self.patterns.is_empty() && self.builtin_patterns {
-            return patterns::redact_builtin_into(&self.value_names, value, out, max);
+            return patterns::redact_builtin_into(&self.names, value, out, max);
         }
         let red = self.redact(value);
         out.push_str(&red[..red.floor_char_boundary(max)]);
@@ -417,6 +425,20 @@ mod tests {
             "user_PASSWD",
             "accessToken",
             "clientSecret",
+            "openrouter_key",
+            "aws_secret_access_key",
+            "secretKey",
+            "auth",
+            "X-Auth",
+            "credentials",
+            "private_key",
+            "passphrase",
+            "session",
+            "session_id",
+            "sessionId",
+            "MYSQL_PWD",
+            "PGPASSWORD",
+            "key",
         ] {
             assert!(red.is_secret_name(name), "{name}");
         }
@@ -433,8 +455,13 @@ mod tests {
             "model",
             "status",
             "component",
-            "key",
             "monkey",
+            "keys",
+            "key_count",
+            "author",
+            "oauth",
+            "sessions",
+            "cwd",
             "mytoken",
             "maxTokens",
             "tokenCount",
@@ -518,9 +545,12 @@ mod tests {
         );
         let patterns_only = Redactor::builder().builtin_names(false).build().unwrap();
         assert!(!patterns_only.is_secret_name("password"));
+        // One rule for names: without the built-in names, `key=` is not
+        // secret inside strings either; token shapes still are.
         assert_eq!(
-            patterns_only.redact("password=x key=y Bearer z"),
-            "password=x key=[REDACTED] Bearer [REDACTED]"
+            patterns_only
+                .redact("password=x key=y Bearer z ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            "password=x key=y Bearer [REDACTED] [REDACTED]"
         );
     }
 
