@@ -177,6 +177,39 @@ prefixed_shapes! {
     square_access_token: "sq0atp-", KEY, 22;
     age_secret_key: "AGE-SECRET-KEY-1", UPPER, 58;
     supabase_token: "sbp_", HEX, 40;
+    gitlab_scim_token: "glsoat-", KEY, 20;
+    gitlab_agent_token: "glagent-", KEY, 50;
+    gitlab_incoming_mail_token: "glimt-", KEY, 25;
+    gitlab_feature_flag_token: "glffct-", KEY, 20;
+    slack_legacy_bot_token: "xoxo-", KEY, 40;
+    slack_config_access_token: "xoxe.xoxp-1-", UPPER, 163;
+    slack_config_refresh_token: "xoxe-1-", UPPER, 146;
+    aws_a3t_access_key_id: "A3TX", AWS, 16;
+    stripe_prod_secret_key: "sk_prod_", ALNUM, 40;
+    stripe_prod_restricted_key: "rk_prod_", ALNUM, 40;
+    shopify_custom_app_token: "shpca_", HEX, 32;
+    shopify_private_app_token: "shppa_", HEX, 32;
+    digitalocean_refresh_token: "dor_v1_", HEX, 64;
+    sentry_org_token: "sntrys_eyJpYXQiO", B64, 120;
+    vault_batch_token: "hvb.", KEY, 140;
+    easypost_api_key: "EZAK", ALNUM, 54;
+    easypost_test_key: "EZTK", ALNUM, 54;
+    readme_api_key: "rdme_", LOWER_ALNUM, 70;
+    scalingo_token: "tk-us-", KEY, 48;
+    shippo_live_token: "shippo_live_", HEX, 40;
+    duffel_test_token: "duffel_test_", KEY, 43;
+    sourcegraph_token: "sgp_", HEX, 40;
+    square_oauth_secret: "sq0csp-", KEY, 43;
+    onepassword_service_account_token: "ops_eyJ", B64, 250;
+    typeform_token: "tfp_", KEY, 59;
+    supabase_secret_key: "sb_secret_", KEY, 32;
+    planetscale_password: "pscale_pw_", KEY, 43;
+}
+
+#[test]
+fn dynatrace_token() {
+    let (a, b) = (body(UPPER, 24, "dt-a"), body(UPPER, 64, "dt-b"));
+    never_leaks(&format!("dt0c01.{a}.{b}"), &[&a, &b], REDACTED);
 }
 
 #[test]
@@ -527,5 +560,39 @@ proptest! {
         let text = parts.join(" ");
         let r = Redactor::default();
         prop_assert!(matches!(r.redact(&text), Cow::Borrowed(t) if t == text), "{}", text);
+    }
+}
+
+/// Shapes planted in arbitrary text (the `redact` fuzz target's check, for
+/// when cargo-fuzz is not at hand): each embeds a 24-character body.
+const PLANTED: [fn(&str) -> String; 16] = [
+    |b| format!("ghp_{b}012345678901"),
+    |b| format!("github_pat_{b}{b}{b}0123456789"),
+    |b| format!("glpat-{b}"),
+    |b| format!("xoxb-123-456-{b}"),
+    |b| format!("AIza{b}01234567890"),
+    |b| format!("sk_live_{b}"),
+    |b| format!("eyJhbGciOiJIUzI1NiJ9.eyJ{b}.{b}"),
+    |b| format!("-----BEGIN RSA PRIVATE KEY-----\n{b}\n-----END RSA PRIVATE KEY-----"),
+    |b| format!("https://{b}@github.com/o/r.git"),
+    |b| format!("/v1/jobs?session_id={b}&page=2"),
+    |b| format!("PGPASSWORD={b} psql"),
+    |b| format!("--password {b}"),
+    |b| format!("sk-ant-api03-{b}"),
+    |b| format!("123456789:AA{b}012345678"),
+    |b| format!("MTA0OTg2NzQxMjM0NTY3ODkw.GhT3xq.{b}0123456789ab"),
+    |b| format!("Config {{ secretKey: \"{b}\" }}"),
+];
+
+proptest! {
+    #[test]
+    fn planted_token_shapes_never_survive_in_arbitrary_text(
+        prefix in "(?s).{0,40}", suffix in "(?s).{0,40}",
+        b in "[A-Za-z0-9]{24}", shape in 0..PLANTED.len(),
+    ) {
+        prop_assume!(!prefix.contains(&b[..8]) && !suffix.contains(&b[..8]));
+        let text = format!("{prefix} {} {suffix}", PLANTED[shape](&b));
+        let out = Redactor::default().redact(&text).into_owned();
+        prop_assert!(!out.contains(&b[..8]), "{} -> {}", text, out);
     }
 }
