@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::tokens::{self, CHARSETS, Chars, N_CHARS};
 use super::{NameSet, REDACTED, ends_with_name};
-use crate::words::{LO, eq_bytes, word_at};
+use crate::words::{between_bytes, first, word_at};
 
 // What a trigger byte needs before its rules are tried (see [`may_start_at`]).
 const NONE: u8 = 0;
@@ -108,37 +108,33 @@ fn builtin_spans(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
     let bytes = value.as_bytes();
     let n = bytes.len();
     let mut base = 0;
-    while base + 8 <= n {
-        visit_all(
-            names,
-            &mut scan,
-            value,
-            base,
-            trigger_mask(word(bytes, base)),
-        );
+    while let Some(w) = word_at(bytes, base) {
+        visit_all(names, &mut scan, value, base, trigger_mask(w));
         base += 8;
     }
-    if base < n && n >= 8 {
+    match n.checked_sub(8).and_then(|at| word_at(bytes, at)) {
         // The tail, through the last (overlapping) word minus the bytes seen.
-        let seen = 8 * (8 - (n - base));
-        let mask = trigger_mask(word(bytes, n - 8)) >> seen << seen;
-        visit_all(names, &mut scan, value, n - 8, mask);
-    } else {
-        for i in base..n {
-            if may_start_at(bytes, i) {
-                let scan = scan.get_or_insert_with(|| Scan::new(value));
-                try_rules_at(names, scan, i, bytes[i]);
+        Some(w) if base < n => {
+            let seen = 8 * (8 - (n - base));
+            visit_all(
+                names,
+                &mut scan,
+                value,
+                n - 8,
+                trigger_mask(w) >> seen << seen,
+            );
+        }
+        Some(_) => {}
+        None => {
+            for i in base..n {
+                if may_start_at(bytes, i) {
+                    let scan = scan.get_or_insert_with(|| Scan::new(value));
+                    try_rules_at(names, scan, i, bytes[i]);
+                }
             }
         }
     }
     scan.map_or_else(Vec::new, |s| s.spans)
-}
-
-#[inline(always)]
-fn word(bytes: &[u8], at: usize) -> u64 {
-    let mut w = [0; 8];
-    w.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(w)
 }
 
 /// Tries the rules at each candidate of `mask` (high bits) in the word at `base`.
@@ -151,7 +147,7 @@ fn visit_all<'a>(
     mut mask: u64,
 ) {
     while mask != 0 {
-        let i = base + mask.trailing_zeros() as usize / 8;
+        let i = base + first(mask);
         mask &= mask - 1;
         if may_start_at(value.as_bytes(), i) {
             let scan = scan.get_or_insert_with(|| Scan::new(value));
@@ -161,17 +157,14 @@ fn visit_all<'a>(
 }
 
 /// The high bit of every byte of `w` in one of the trigger ranges (SWAR):
-/// `,-./`, `:;<=`, `A`–`Z[\\]^_` and `b`. Exact per byte (no carries cross
-/// bytes); callers check each candidate's [`CLASS`].
+/// `,-./`, `:;<=`, `A`–`Z[\\]^_` and `b`. Exact per byte; callers check each
+/// candidate's [`CLASS`].
 #[inline(always)]
 fn trigger_mask(w: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let y = w & (LO * 0x7f);
-    // High bit set where `lo < y < hi` (both at most 0x80, so no carries).
-    let between = |lo: u64, hi: u64| (LO * (127 + hi)).wrapping_sub(y) & (y + LO * (127 - lo));
-    let any = between(0x2b, 0x30) | between(0x39, 0x3e) | between(0x40, 0x60) | between(0x61, 0x63);
-    any & !w & HI
+    between_bytes(w, 0x2b, 0x30)
+        | between_bytes(w, 0x39, 0x3e)
+        | between_bytes(w, 0x40, 0x60)
+        | between_bytes(w, 0x61, 0x63)
 }
 
 /// Whether a rule may start at `i`: the byte's class and a cheap look at its
