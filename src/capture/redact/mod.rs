@@ -69,18 +69,23 @@ const NORM: [u8; 256] = {
 /// `Redactor::default()` has the built-in names and patterns below on; use
 /// [`Redactor::builder`] to add your own or switch the built-ins off.
 ///
-/// # Secret field names
+/// # Secret names
 ///
-/// A field is secret when its name, compared case-insensitively and with `-`,
-/// `.` and `_` treated alike, is one of the names below, either exactly or as a
-/// suffix not preceded by an ASCII letter or digit, or as a camelCase word
-/// (`openrouter_api_key`, `X-Api-Key`, `db.password`, `accessToken`; but not
-/// `tokens`, `max_tokens`, `token_count`, `secretary`, `mytoken`). Its whole
-/// value becomes [`REDACTED`].
+/// One rule, for field names and for names inside strings: a name is secret
+/// when, compared case-insensitively and with `-`, `.` and `_` treated alike,
+/// it is one of the names below, either exactly or as a suffix not preceded by
+/// an ASCII letter or digit, or as a camelCase word (`openrouter_key`,
+/// `aws_secret_access_key`, `secretKey`, `X-Api-Key`, `db.password`,
+/// `accessToken`, `MYSQL_PWD`; but not `tokens`, `max_tokens`, `token_count`,
+/// `monkey`, `keys`, `author`, `oauth`, `sessions`). A field with a secret
+/// name has its whole value replaced by [`REDACTED`]; inside a string, the
+/// value after the name is (see the name/value pattern below).
 ///
-/// `authorization`, `proxy_authorization`, `api_key`, `apikey`, `x_api_key`,
-/// `token`, `access_token`, `refresh_token`, `secret`, `client_secret`,
-/// `password`, `passwd`, `cookie`, `set_cookie`.
+/// `authorization`, `proxy_authorization`, `auth`, `key`, `api_key`, `apikey`,
+/// `x_api_key`, `private_key`, `token`, `access_token`, `refresh_token`,
+/// `secret`, `client_secret`, `credential`, `credentials`, `password`,
+/// `passwd`, `pwd`, `pgpassword`, `passphrase`, `session`, `session_id`,
+/// `sessionid`, `cookie`, `set_cookie`.
 ///
 /// # Value patterns
 ///
@@ -89,9 +94,16 @@ const NORM: [u8; 256] = {
 /// | Pattern | Example | Becomes |
 /// |---|---|---|
 /// | `Bearer`/`Basic` (any case), spaces, token characters `[A-Za-z0-9._~+/=-]` | `Bearer eyJhbG.x` | `Bearer [REDACTED]` |
-/// | `sk-` not preceded by a letter or digit, then 20 or more `[A-Za-z0-9_-]` | `sk-or-v1-0123…` | `[REDACTED]` |
-/// | a secret name (above, plus `key`) then `=` or `:`, then a value | `?key=abc&x=1` | `?key=[REDACTED]&x=1` |
+/// | a secret name then `=` or `:`, then a value | `?key=abc&x=1` | `?key=[REDACTED]&x=1` |
+/// | `--`, a secret name, spaces, a value | `--password pw -v` | `--password [REDACTED] -v` |
 /// | credentials in a URL | `https://u:pw@host` | `https://u:[REDACTED]@host` |
+/// | a token as URL user | `https://tok@host` | `https://[REDACTED]@host` |
+/// | a well-known token shape (102 literal prefixes from gitleaks' rule set: `ghp_`, `glpat-`, `xoxb-`, `AKIA`, `AIza`, `sk_live_`, `sk-`, `hf_`, `npm_`, ...), at a word boundary, with its minimum body length | `push ghp_0123…` | `push [REDACTED]` |
+/// | a bare JWT (`eyJ….ey….sig`), a Discord or Telegram bot token, an Azure AD client secret | `eyJhbGci….eyJzdWIi….Sfl` | `[REDACTED]` |
+/// | a PEM private key block: its body | `-----BEGIN RSA PRIVATE KEY-----\nMIIE…` | `-----BEGIN RSA PRIVATE KEY-----[REDACTED]` |
+/// | the path of a Slack or Discord webhook URL | `https://hooks.slack.com/services/T0/B0/x` | `https://hooks.slack.com/services/[REDACTED]` |
+///
+/// The README's "Redaction" section lists every shape with its minimum length.
 ///
 /// The name/value pattern accepts optional spaces around the separator and a
 /// quoted name (`"name":`, `\"name\":`, `'name':`). A quoted value (`"…"`,
@@ -110,13 +122,17 @@ const NORM: [u8; 256] = {
 /// use evt_telemetry::{Redactor, REDACTED};
 ///
 /// let r = Redactor::builder()
-///     .name("session_id")
-///     .pattern(r"ghp_(?P<secret>[A-Za-z0-9]{8,})")
+///     .name("ticket")
+///     .pattern(r"acme_(?P<secret>[A-Za-z0-9]{8,})")
 ///     .build()?;
-/// // Secret field names: the whole value goes.
-/// assert_eq!(r.redact_field("openrouter_api_key", "abc"), REDACTED);
-/// assert_eq!(r.redact_field("X-Session-Id", "42"), REDACTED);
+/// // Secret names: a field's whole value goes; inside a string, the value.
+/// assert_eq!(r.redact_field("openrouter_key", "abc"), REDACTED);
+/// assert_eq!(r.redact_field("X-Ticket", "42"), REDACTED);
 /// assert_eq!(r.redact_field("max_tokens", "512"), "512");
+/// assert_eq!(r.redact("secretKey=abc n=1"), "secretKey=[REDACTED] n=1");
+/// // Well-known token shapes: the whole token goes.
+/// assert_eq!(r.redact("push ghp_0123456789abcdefghijABCDEFGHIJ012345 failed"),
+///            "push [REDACTED] failed");
 /// // Value patterns: only the secret part goes.
 /// assert_eq!(r.redact("got 401 for Bearer eyJhbGciOi.x"), "got 401 for Bearer [REDACTED]");
 /// assert_eq!(r.redact("GET /v1?key=abc&page=2"), "GET /v1?key=[REDACTED]&page=2");
@@ -124,7 +140,7 @@ const NORM: [u8; 256] = {
 ///            r#"Config { api_key: "[REDACTED]", retries: 3 }"#);
 /// assert_eq!(r.redact("using sk-or-v1-0123456789abcdef0123"), "using [REDACTED]");
 /// // A custom pattern with a `secret` group keeps the rest of the match.
-/// assert_eq!(r.redact("token ghp_abcdefgh12"), "token ghp_[REDACTED]");
+/// assert_eq!(r.redact("token acme_abcdefgh12"), "token acme_[REDACTED]");
 /// // Clean text is returned as is, without allocating.
 /// assert!(matches!(r.redact("429 Rate limit"), std::borrow::Cow::Borrowed(_)));
 /// # Ok::<(), evt_telemetry::Error>(())
@@ -239,15 +255,16 @@ impl Default for RedactorBuilder {
 }
 
 impl RedactorBuilder {
-    /// Whether the built-in secret field names apply (also inside the
-    /// name/value pattern). Defaults to `true`.
+    /// Whether the built-in secret names apply, to fields and inside the
+    /// name/value pattern alike. Defaults to `true`.
     pub fn builtin_names(mut self, on: bool) -> Self {
         self.builtin_names = on;
         self
     }
 
-    /// Whether the built-in value patterns apply (`Bearer`/`Basic`, `sk-`
-    /// keys, secret `name=value` pairs, URL credentials). Defaults to `true`.
+    /// Whether the built-in value patterns apply (`Bearer`/`Basic`, secret
+    /// `name=value` pairs, URL credentials, well-known token shapes, JWTs,
+    /// PEM private keys). Defaults to `true`.
     pub fn builtin_patterns(mut self, on: bool) -> Self {
         self.builtin_patterns = on;
         self

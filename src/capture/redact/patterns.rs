@@ -157,11 +157,11 @@ fn visit_all<'a>(
 }
 
 /// The high bit of every byte of `w` in one of the trigger ranges (SWAR):
-/// `,-./`, `:;<=`, `A`–`Z[\\]^_` and `b`. Exact per byte; callers check each
+/// `-.`, `:;<=`, `A`–`Z[\\]^_` and `b`. Exact per byte; callers check each
 /// candidate's [`CLASS`].
 #[inline(always)]
 fn trigger_mask(w: u64) -> u64 {
-    between_bytes(w, 0x2b, 0x30)
+    between_bytes(w, 0x2c, 0x2f)
         | between_bytes(w, 0x39, 0x3e)
         | between_bytes(w, 0x40, 0x60)
         | between_bytes(w, 0x61, 0x63)
