@@ -30,12 +30,6 @@ pub(crate) fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(LO) & !x
 }
 
-/// The high bit of every byte of `w` equal to `b` (see [`zero_bytes`]).
-#[inline(always)]
-pub(crate) fn eq_bytes(w: u64, b: u8) -> u64 {
-    zero_bytes(w ^ (LO * u64::from(b))) & HI
-}
-
 /// The high bit of every byte of `w` strictly between `lo` and `hi`
 /// (`hi` at most 0x80). Exact, no flags from borrows: each byte's low seven
 /// bits are compared without carries into the next byte.
@@ -91,6 +85,11 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The high bit of every byte of `w` equal to `b` (see [`zero_bytes`]).
+    fn eq_bytes(w: u64, b: u8) -> u64 {
+        zero_bytes(w ^ (LO * u64::from(b))) & HI
+    }
 
     fn scalar(w: u64, pred: impl Fn(u8) -> bool) -> Option<usize> {
         w.to_le_bytes().iter().position(|&b| pred(b))
