@@ -171,7 +171,7 @@ fn trigger_mask(w: u64) -> u64 {
 /// neighbours keep the scan loop tight for frequent bytes (`b`, `_`, `-`,
 /// `.`, capitals).
 #[inline(always)]
-pub(super) fn may_start_at(bytes: &[u8], i: usize) -> bool {
+fn may_start_at(bytes: &[u8], i: usize) -> bool {
     let b = bytes[i];
     let class = CLASS[usize::from(b)];
     if class == NONE {
