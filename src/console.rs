@@ -166,14 +166,15 @@ mod tests {
                 authorization = "Bearer abcdefghijklmnop",
                 note = "key sk-or-v1-0123456789abcdef0123456789",
                 n = 3,
-                "x Bearer abcdefghijklmnop"
+                secretKey = "s3cr3tvalue",
+                "x Bearer abcdefghijklmnop ghp_0123456789abcdefghijABCDEFGHIJqrstuv"
             );
         });
         let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             out,
             "ERROR call{api_key=[REDACTED]}: evt_telemetry::console::tests: x Bearer [REDACTED] \
-             authorization=[REDACTED] note=\"key [REDACTED]\" n=3\n"
+             [REDACTED] authorization=[REDACTED] note=\"key [REDACTED]\" n=3 secretKey=[REDACTED]\n"
         );
     }
 }

@@ -30,10 +30,15 @@ pub(crate) fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(LO) & !x
 }
 
-/// The high bit of every byte of `w` equal to `b` (see [`zero_bytes`]).
+/// The high bit of every byte of `w` strictly between `lo` and `hi`
+/// (`hi` at most 0x80). Exact, no flags from borrows: each byte's low seven
+/// bits are compared without carries into the next byte.
 #[inline(always)]
-pub(crate) fn eq_bytes(w: u64, b: u8) -> u64 {
-    zero_bytes(w ^ (LO * u64::from(b))) & HI
+pub(crate) fn between_bytes(w: u64, lo: u8, hi: u8) -> u64 {
+    let y = w & (LO * 0x7f);
+    let below_hi = (LO * (127 + u64::from(hi))).wrapping_sub(y);
+    let above_lo = y + LO * (127 - u64::from(lo.min(127)));
+    below_hi & above_lo & !w & HI
 }
 
 /// The high bit of every byte of `w` that JSON must escape: below 0x20, a
@@ -81,6 +86,11 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// The high bit of every byte of `w` equal to `b` (see [`zero_bytes`]).
+    fn eq_bytes(w: u64, b: u8) -> u64 {
+        zero_bytes(w ^ (LO * u64::from(b))) & HI
+    }
+
     fn scalar(w: u64, pred: impl Fn(u8) -> bool) -> Option<usize> {
         w.to_le_bytes().iter().position(|&b| pred(b))
     }
@@ -105,6 +115,17 @@ mod tests {
                 let flagged = |mask: u64| mask & (0x80 << (8 * i)) != 0;
                 proptest::prop_assert!(!(b < 0x20 || b == b'"' || b == b'\\') || flagged(json_special(w)));
                 proptest::prop_assert!(flagged(eq_bytes(w, b)));
+            }
+        }
+
+        #[test]
+        fn between_bytes_flags_exactly_the_bytes_in_range(
+            bytes in proptest::array::uniform8(0u8..=255), lo in 0u8..=0x80, hi in 0u8..=0x80,
+        ) {
+            let got = between_bytes(u64::from_le_bytes(bytes), lo, hi);
+            for (i, &b) in bytes.iter().enumerate() {
+                let flagged = got & (0x80 << (8 * i)) != 0;
+                proptest::prop_assert_eq!(flagged, lo < b && b < hi, "{:#x}", b);
             }
         }
 

@@ -18,8 +18,8 @@ struct Input<'a> {
     seed: u64,
 }
 
-/// Secret shapes: each embeds the body `b`.
-const SHAPES: [fn(&str) -> String; 18] = [
+/// Secret shapes: each embeds the body `b` (24 letters and digits).
+const SHAPES: [fn(&str) -> String; 52] = [
     |b| format!("Authorization: Bearer {b}"),
     |b| format!("authorization: Basic {b}=="),
     |b| format!("bearer {b}"),
@@ -38,6 +38,41 @@ const SHAPES: [fn(&str) -> String; 18] = [
     |b| format!("client_secret={b}"),
     |b| format!("Proxy-Authorization: Digest {b}"),
     |b| format!("openrouter_api_key='{b}'"),
+    // Well-known token shapes (gitleaks' rule set as the reference).
+    |b| format!("ghp_{b}012345678901"),
+    |b| format!("gho_{b}012345678901"),
+    |b| format!("github_pat_{b}{b}{b}0123456789"),
+    |b| format!("glpat-{b}"),
+    |b| format!("xoxb-{b}"),
+    |b| format!("xoxp-123-456-{b}"),
+    |b| format!("https://hooks.slack.com/services/T0/B0/{b}"),
+    |b| format!("AKIA{}", &b.to_uppercase()[..16]),
+    |b| format!("ASIA{}", &b.to_uppercase()[..16]),
+    |b| format!("AIza{b}01234567890"),
+    |b| format!("sk_live_{b}"),
+    |b| format!("rk_live_{b}"),
+    |b| format!("eyJhbGciOiJIUzI1NiJ9.eyJ{b}.{b}"),
+    |b| format!("-----BEGIN RSA PRIVATE KEY-----\n{b}\n-----END RSA PRIVATE KEY-----"),
+    |b| format!("-----BEGIN OPENSSH PRIVATE KEY-----\\n{b}"),
+    |b| format!("https://{b}@github.com/o/r.git"),
+    |b| format!("/v1/jobs?session_id={b}&page=2"),
+    |b| format!("?access_token={b}"),
+    |b| format!("PGPASSWORD={b} psql"),
+    |b| format!("--password {b}"),
+    |b| format!("sk-proj-{b}"),
+    |b| format!("sk-ant-api03-{b}"),
+    |b| format!("hf_{b}0123456789"),
+    |b| format!("npm_{b}012345678901"),
+    |b| format!("pypi-AgEIcHlwaS5vcmc{b}{b}{b}"),
+    |b| format!("MTA0OTg2NzQxMjM0NTY3ODkw.GhT3xq.{b}0123456789ab"),
+    |b| format!("123456789:AA{b}012345678"),
+    |b| format!("CCIPAT_{b}_{b}{b}"),
+    |b| format!("SG.{b}.{b}{b}"),
+    |b| format!("dckr_pat_{b}0123"),
+    |b| format!("abc8Q~{b}0123456789"),
+    |b| format!("Config {{ secretKey: \"{b}\" }}"),
+    |b| format!("credentials={b}"),
+    |b| format!("{{\"passphrase\":\"{b}\"}}"),
 ];
 
 fn redactor() -> &'static Redactor {
@@ -65,7 +100,12 @@ fuzz_target!(|input: Input<'_>| {
     let _ = r.is_secret_name(input.name);
 
     let body = body(input.seed | 1);
-    let piece = &body[..8];
+    // Shapes that take the body in upper case take its first 16 characters.
+    let upper = body.to_uppercase();
+    let piece = match input.shape as usize % SHAPES.len() {
+        25 | 26 => &upper[..8],
+        _ => &body[..8],
+    };
     if input.prefix.contains(piece) || input.suffix.contains(piece) {
         return;
     }

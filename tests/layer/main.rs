@@ -17,3 +17,4 @@ mod metrics_from_events;
 mod own_recorder;
 mod repeated_label_sets;
 mod secrets_never_leak;
+mod token_shapes;

@@ -76,8 +76,17 @@ fn all_text(dir: &Path) -> String {
     text
 }
 
-#[test]
-fn no_secret_reaches_the_files_or_the_exposition() {
+/// What the planted secrets became: the day files' text and the exposition.
+pub(crate) struct Planted {
+    pub(crate) files: String,
+    pub(crate) exposition: String,
+}
+
+/// Plants each secret in the message, plain fields, metric label fields
+/// (Display and Debug), `evt` and `source`, fields with secret names, a
+/// Debug-formatted struct and span fields (at creation and recorded later),
+/// through the layer into day files and a local Prometheus recorder.
+pub(crate) fn plant_everywhere(secrets: &[String]) -> Planted {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at_ms(T0_MS);
     let b = builder(dir.path(), &clock)
@@ -92,10 +101,9 @@ fn no_secret_reaches_the_files_or_the_exposition() {
                 .labels(["run_id"]),
         );
     let recorder = PrometheusBuilder::new().build_recorder();
-    let secrets = corpus();
     metrics::with_local_recorder(&recorder, || {
         run_with(b, || {
-            for s in &secrets {
+            for s in secrets {
                 let s = s.as_str();
                 // In the message, plain fields, label fields, evt and source.
                 error!(evt = "call", model = s, component = %s, detail = ?s, "{s}");
@@ -118,11 +126,18 @@ fn no_secret_reaches_the_files_or_the_exposition() {
         })
     });
     let files = all_text(dir.path());
-    let exposition = recorder.handle().render();
     assert!(files.lines().count() >= 5 * secrets.len());
+    let exposition = recorder.handle().render();
     assert!(exposition.contains("calls_total{"), "{exposition}");
-    assert_clean("the day files", &files, secrets.len());
-    assert_clean("the exposition", &exposition, secrets.len());
+    Planted { files, exposition }
+}
+
+#[test]
+fn no_secret_reaches_the_files_or_the_exposition() {
+    let secrets = corpus();
+    let planted = plant_everywhere(&secrets);
+    assert_clean("the day files", &planted.files, secrets.len());
+    assert_clean("the exposition", &planted.exposition, secrets.len());
 }
 
 #[test]

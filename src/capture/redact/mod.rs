@@ -12,30 +12,42 @@ use regex_lite::{Captures, Regex};
 use crate::Error;
 
 mod patterns;
+mod tokens;
 
 /// The text that replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Built-in secret field names (normalised: lower case, `_` separators).
-const BUILTIN_NAMES: [&str; 14] = [
+/// Built-in secret names (normalised: lower case, `_` separators). The one
+/// rule for names: a field with such a name, and a `name=value` (or
+/// `name: value`, `"name":"value"`, `--name value`) inside a string, are
+/// both redacted.
+const BUILTIN_NAMES: [&str; 25] = [
     "authorization",
     "proxy_authorization",
+    "auth",
+    "key",
     "api_key",
     "apikey",
     "x_api_key",
+    "private_key",
     "token",
     "access_token",
     "refresh_token",
     "secret",
     "client_secret",
+    "credential",
+    "credentials",
     "password",
     "passwd",
+    "pwd",
+    "pgpassword",
+    "passphrase",
+    "session",
+    "session_id",
+    "sessionid",
     "cookie",
     "set_cookie",
 ];
-
-/// The extra name the name/value pattern treats as secret (`?key=...`).
-const VALUE_ONLY_NAME: &str = "key";
 
 /// Byte normalisation for name comparison: ASCII lower case, `-`/`.` as `_`.
 const NORM: [u8; 256] = {
@@ -57,18 +69,23 @@ const NORM: [u8; 256] = {
 /// `Redactor::default()` has the built-in names and patterns below on; use
 /// [`Redactor::builder`] to add your own or switch the built-ins off.
 ///
-/// # Secret field names
+/// # Secret names
 ///
-/// A field is secret when its name, compared case-insensitively and with `-`,
-/// `.` and `_` treated alike, is one of the names below, either exactly or as a
-/// suffix not preceded by an ASCII letter or digit, or as a camelCase word
-/// (`openrouter_api_key`, `X-Api-Key`, `db.password`, `accessToken`; but not
-/// `tokens`, `max_tokens`, `token_count`, `secretary`, `mytoken`). Its whole
-/// value becomes [`REDACTED`].
+/// One rule, for field names and for names inside strings: a name is secret
+/// when, compared case-insensitively and with `-`, `.` and `_` treated alike,
+/// it is one of the names below, either exactly or as a suffix not preceded by
+/// an ASCII letter or digit, or as a camelCase word (`openrouter_key`,
+/// `aws_secret_access_key`, `secretKey`, `X-Api-Key`, `db.password`,
+/// `accessToken`, `MYSQL_PWD`; but not `tokens`, `max_tokens`, `token_count`,
+/// `monkey`, `keys`, `author`, `oauth`, `sessions`). A field with a secret
+/// name has its whole value replaced by [`REDACTED`]; inside a string, the
+/// value after the name is (see the name/value pattern below).
 ///
-/// `authorization`, `proxy_authorization`, `api_key`, `apikey`, `x_api_key`,
-/// `token`, `access_token`, `refresh_token`, `secret`, `client_secret`,
-/// `password`, `passwd`, `cookie`, `set_cookie`.
+/// `authorization`, `proxy_authorization`, `auth`, `key`, `api_key`, `apikey`,
+/// `x_api_key`, `private_key`, `token`, `access_token`, `refresh_token`,
+/// `secret`, `client_secret`, `credential`, `credentials`, `password`,
+/// `passwd`, `pwd`, `pgpassword`, `passphrase`, `session`, `session_id`,
+/// `sessionid`, `cookie`, `set_cookie`.
 ///
 /// # Value patterns
 ///
@@ -77,9 +94,16 @@ const NORM: [u8; 256] = {
 /// | Pattern | Example | Becomes |
 /// |---|---|---|
 /// | `Bearer`/`Basic` (any case), spaces, token characters `[A-Za-z0-9._~+/=-]` | `Bearer eyJhbG.x` | `Bearer [REDACTED]` |
-/// | `sk-` not preceded by a letter or digit, then 20 or more `[A-Za-z0-9_-]` | `sk-or-v1-0123…` | `[REDACTED]` |
-/// | a secret name (above, plus `key`) then `=` or `:`, then a value | `?key=abc&x=1` | `?key=[REDACTED]&x=1` |
+/// | a secret name then `=` or `:`, then a value | `?key=abc&x=1` | `?key=[REDACTED]&x=1` |
+/// | `--`, a secret name, spaces, a value | `--password pw -v` | `--password [REDACTED] -v` |
 /// | credentials in a URL | `https://u:pw@host` | `https://u:[REDACTED]@host` |
+/// | a token as URL user | `https://tok@host` | `https://[REDACTED]@host` |
+/// | a well-known token shape (102 literal prefixes from gitleaks' rule set: `ghp_`, `glpat-`, `xoxb-`, `AKIA`, `AIza`, `sk_live_`, `sk-`, `hf_`, `npm_`, ...), at a word boundary, with its minimum body length | `push ghp_0123…` | `push [REDACTED]` |
+/// | a bare JWT (`eyJ….ey….sig`), a Discord or Telegram bot token, an Azure AD client secret | `eyJhbGci….eyJzdWIi….Sfl` | `[REDACTED]` |
+/// | a PEM private key block: its body | `-----BEGIN RSA PRIVATE KEY-----\nMIIE…` | `-----BEGIN RSA PRIVATE KEY-----[REDACTED]` |
+/// | the path of a Slack or Discord webhook URL | `https://hooks.slack.com/services/T0/B0/x` | `https://hooks.slack.com/services/[REDACTED]` |
+///
+/// The README's "Redaction" section lists every shape with its minimum length.
 ///
 /// The name/value pattern accepts optional spaces around the separator and a
 /// quoted name (`"name":`, `\"name\":`, `'name':`). A quoted value (`"…"`,
@@ -98,13 +122,17 @@ const NORM: [u8; 256] = {
 /// use evt_telemetry::{Redactor, REDACTED};
 ///
 /// let r = Redactor::builder()
-///     .name("session_id")
-///     .pattern(r"ghp_(?P<secret>[A-Za-z0-9]{8,})")
+///     .name("ticket")
+///     .pattern(r"acme_(?P<secret>[A-Za-z0-9]{8,})")
 ///     .build()?;
-/// // Secret field names: the whole value goes.
-/// assert_eq!(r.redact_field("openrouter_api_key", "abc"), REDACTED);
-/// assert_eq!(r.redact_field("X-Session-Id", "42"), REDACTED);
+/// // Secret names: a field's whole value goes; inside a string, the value.
+/// assert_eq!(r.redact_field("openrouter_key", "abc"), REDACTED);
+/// assert_eq!(r.redact_field("X-Ticket", "42"), REDACTED);
 /// assert_eq!(r.redact_field("max_tokens", "512"), "512");
+/// assert_eq!(r.redact("secretKey=abc n=1"), "secretKey=[REDACTED] n=1");
+/// // Well-known token shapes: the whole token goes.
+/// assert_eq!(r.redact("push ghp_0123456789abcdefghijABCDEFGHIJ012345 failed"),
+///            "push [REDACTED] failed");
 /// // Value patterns: only the secret part goes.
 /// assert_eq!(r.redact("got 401 for Bearer eyJhbGciOi.x"), "got 401 for Bearer [REDACTED]");
 /// assert_eq!(r.redact("GET /v1?key=abc&page=2"), "GET /v1?key=[REDACTED]&page=2");
@@ -112,15 +140,14 @@ const NORM: [u8; 256] = {
 ///            r#"Config { api_key: "[REDACTED]", retries: 3 }"#);
 /// assert_eq!(r.redact("using sk-or-v1-0123456789abcdef0123"), "using [REDACTED]");
 /// // A custom pattern with a `secret` group keeps the rest of the match.
-/// assert_eq!(r.redact("token ghp_abcdefgh12"), "token ghp_[REDACTED]");
+/// assert_eq!(r.redact("token acme_abcdefgh12"), "token acme_[REDACTED]");
 /// // Clean text is returned as is, without allocating.
 /// assert!(matches!(r.redact("429 Rate limit"), std::borrow::Cow::Borrowed(_)));
 /// # Ok::<(), evt_telemetry::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Redactor {
-    field_names: NameSet,
-    value_names: NameSet,
+    names: NameSet,
     builtin_patterns: bool,
     patterns: Vec<UserPattern>,
 }
@@ -158,16 +185,13 @@ impl Redactor {
     }
 
     fn assemble(names: bool, patterns: bool, extra: &[String], user: Vec<UserPattern>) -> Self {
-        let mut field_names = NameSet::default();
+        let mut names_set = NameSet::default();
         let builtin = BUILTIN_NAMES.iter().copied().filter(|_| names);
         for name in builtin.chain(extra.iter().map(String::as_str)) {
-            field_names.insert(name);
+            names_set.insert(name);
         }
-        let mut value_names = field_names.clone();
-        value_names.insert(VALUE_ONLY_NAME);
         Redactor {
-            field_names,
-            value_names,
+            names: names_set,
             builtin_patterns: patterns,
             patterns: user,
         }
@@ -175,7 +199,7 @@ impl Redactor {
 
     /// Whether a field with this name is secret: its whole value is redacted.
     pub fn is_secret_name(&self, name: &str) -> bool {
-        self.field_names.matches(name.as_bytes())
+        self.names.matches(name.as_bytes())
     }
 
     /// Replaces the secret parts of `value` by [`REDACTED`].
@@ -183,7 +207,7 @@ impl Redactor {
     /// Returns `Cow::Borrowed` (no allocation) when nothing was found.
     pub fn redact<'a>(&self, value: &'a str) -> Cow<'a, str> {
         let mut out = if self.builtin_patterns {
-            patterns::redact_builtin(&self.value_names, value)
+            patterns::redact_builtin(&self.names, value)
         } else {
             Cow::Borrowed(value)
         };
@@ -200,7 +224,7 @@ impl Redactor {
     /// the cut. Clean text is copied once, straight from `value`.
     pub(crate) fn redact_into(&self, value: &str, out: &mut String, max: usize) -> usize {
         if self.patterns.is_empty() && self.builtin_patterns {
-            return patterns::redact_builtin_into(&self.value_names, value, out, max);
+            return patterns::redact_builtin_into(&self.names, value, out, max);
         }
         let red = self.redact(value);
         out.push_str(&red[..red.floor_char_boundary(max)]);
@@ -231,15 +255,16 @@ impl Default for RedactorBuilder {
 }
 
 impl RedactorBuilder {
-    /// Whether the built-in secret field names apply (also inside the
-    /// name/value pattern). Defaults to `true`.
+    /// Whether the built-in secret names apply, to fields and inside the
+    /// name/value pattern alike. Defaults to `true`.
     pub fn builtin_names(mut self, on: bool) -> Self {
         self.builtin_names = on;
         self
     }
 
-    /// Whether the built-in value patterns apply (`Bearer`/`Basic`, `sk-`
-    /// keys, secret `name=value` pairs, URL credentials). Defaults to `true`.
+    /// Whether the built-in value patterns apply (`Bearer`/`Basic`, secret
+    /// `name=value` pairs, URL credentials, well-known token shapes, JWTs,
+    /// PEM private keys). Defaults to `true`.
     pub fn builtin_patterns(mut self, on: bool) -> Self {
         self.builtin_patterns = on;
         self
@@ -417,6 +442,20 @@ mod tests {
             "user_PASSWD",
             "accessToken",
             "clientSecret",
+            "openrouter_key",
+            "aws_secret_access_key",
+            "secretKey",
+            "auth",
+            "X-Auth",
+            "credentials",
+            "private_key",
+            "passphrase",
+            "session",
+            "session_id",
+            "sessionId",
+            "MYSQL_PWD",
+            "PGPASSWORD",
+            "key",
         ] {
             assert!(red.is_secret_name(name), "{name}");
         }
@@ -433,8 +472,13 @@ mod tests {
             "model",
             "status",
             "component",
-            "key",
             "monkey",
+            "keys",
+            "key_count",
+            "author",
+            "oauth",
+            "sessions",
+            "cwd",
             "mytoken",
             "maxTokens",
             "tokenCount",
@@ -518,9 +562,12 @@ mod tests {
         );
         let patterns_only = Redactor::builder().builtin_names(false).build().unwrap();
         assert!(!patterns_only.is_secret_name("password"));
+        // One rule for names: without the built-in names, `key=` is not
+        // secret inside strings either; token shapes still are.
         assert_eq!(
-            patterns_only.redact("password=x key=y Bearer z"),
-            "password=x key=[REDACTED] Bearer [REDACTED]"
+            patterns_only
+                .redact("password=x key=y Bearer z ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            "password=x key=y Bearer [REDACTED] [REDACTED]"
         );
     }
 

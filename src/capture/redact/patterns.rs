@@ -1,24 +1,49 @@
 //! The built-in value patterns: one pass over the bytes, looking at trigger
-//! bytes only, collecting the byte ranges to redact.
+//! bytes only, collecting the byte ranges to redact. Token shapes (`ghp_…`,
+//! JWTs, PEM blocks, ...) live in `tokens`.
 
 use std::borrow::Cow;
 
+use super::tokens::{self, CHARSETS, Chars, N_CHARS};
 use super::{NameSet, REDACTED, ends_with_name};
-use crate::words::{LO, eq_bytes, word_at};
+use crate::words::{between_bytes, first, word_at};
 
-/// Minimum number of key characters after `sk-` for an API key.
-const SK_MIN_LEN: usize = 20;
+// What a trigger byte needs before its rules are tried (see [`may_start_at`]).
+const NONE: u8 = 0;
+const ALWAYS: u8 = 1;
+const LOWER_B: u8 = 2;
+const UPPER_B: u8 = 3;
+const BACK: u8 = 4;
+const DASH: u8 = 5;
+const DOT: u8 = 6;
+const FRONT: u8 = 7;
 
-/// Bytes at which a built-in value pattern may start.
-const TRIGGER: [bool; 256] = byte_set(b"=:bBs");
+/// The class of each byte at which a built-in value pattern may start: `=`,
+/// `:`, `b`/`B` (`Bearer`), and the anchors of token shapes (`_`, `-`, `.`,
+/// capitals).
+const CLASS: [u8; 256] = {
+    let mut t = [NONE; 256];
+    let mut c = b'A';
+    while c <= b'Z' {
+        t[c as usize] = FRONT;
+        c += 1;
+    }
+    t[b'=' as usize] = ALWAYS;
+    t[b':' as usize] = ALWAYS;
+    t[b'b' as usize] = LOWER_B;
+    t[b'B' as usize] = UPPER_B;
+    t[b'_' as usize] = BACK;
+    t[b'J' as usize] = BACK;
+    t[b'-' as usize] = DASH;
+    t[b'.' as usize] = DOT;
+    t
+};
 /// Characters of a `Bearer`/`Basic` token.
 const TOKEN: [bool; 256] = alnum_and(b"._~+/=-");
-/// Characters of an `sk-` key.
-const KEY: [bool; 256] = alnum_and(b"_-");
 /// Characters of an identifier (`Some` in `Some("...")`).
 const IDENT: [bool; 256] = alnum_and(b"_");
 /// Characters of URL user info (RFC 3986 unreserved, sub-delims, `%`).
-const USERINFO: [bool; 256] = alnum_and(b"-._~%!$&'()*+,;=");
+pub(super) const USERINFO: [bool; 256] = alnum_and(b"-._~%!$&'()*+,;=");
 /// Bytes ending an unquoted value.
 const TERMINATOR: [bool; 256] = byte_set(b" \t\r\n\x0b\x0c&,;})#\"'");
 
@@ -77,56 +102,91 @@ pub(super) fn redact_builtin_into(
 /// The byte ranges of `value` the built-in patterns redact (unsorted, may overlap).
 #[inline(always)]
 fn builtin_spans(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
-    let mut scan = Scan::new(value);
+    // Built on the first candidate that passes `may_start_at`: clean text
+    // (most text) never pays for it.
+    let mut scan = None;
     let bytes = value.as_bytes();
-    let mut visit = |i: usize| {
-        let b = bytes[i];
-        if TRIGGER[usize::from(b)] && may_start_at(bytes, i, b) {
-            try_rules_at(names, &mut scan, i, b);
-        }
-    };
-    let word = |at: usize| word_at(bytes, at).map_or(0, trigger_mask);
-    let mut visit_all = |base: usize, mut mask: u64| {
-        while mask != 0 {
-            visit(base + mask.trailing_zeros() as usize / 8);
-            mask &= mask - 1;
-        }
-    };
     let n = bytes.len();
     let mut base = 0;
-    while base + 8 <= n {
-        visit_all(base, word(base));
+    while let Some(w) = word_at(bytes, base) {
+        visit_all(names, &mut scan, value, base, trigger_mask(w));
         base += 8;
     }
-    if base < n && n >= 8 {
+    match n.checked_sub(8).and_then(|at| word_at(bytes, at)) {
         // The tail, through the last (overlapping) word minus the bytes seen.
-        let seen = 8 * (8 - (n - base));
-        visit_all(n - 8, word(n - 8) >> seen << seen);
-    } else {
-        (base..n).for_each(visit);
+        Some(w) if base < n => {
+            let seen = 8 * (8 - (n - base));
+            visit_all(
+                names,
+                &mut scan,
+                value,
+                n - 8,
+                trigger_mask(w) >> seen << seen,
+            );
+        }
+        Some(_) => {}
+        None => {
+            for i in base..n {
+                if may_start_at(bytes, i) {
+                    let scan = scan.get_or_insert_with(|| Scan::new(value));
+                    try_rules_at(names, scan, i, bytes[i]);
+                }
+            }
+        }
     }
-    scan.spans
+    scan.map_or_else(Vec::new, |s| s.spans)
 }
 
-/// The high bit of every byte of `w` that may be a trigger byte (SWAR):
-/// `=`, `:`, `b`, `B`, `s` and some bytes near them (`S`, or any byte above
-/// a match, from borrows). Callers check each candidate against [`TRIGGER`];
-/// no trigger byte is ever missed.
+/// Tries the rules at each candidate of `mask` (high bits) in the word at `base`.
+#[inline(always)]
+fn visit_all<'a>(
+    names: &NameSet,
+    scan: &mut Option<Scan<'a>>,
+    value: &'a str,
+    base: usize,
+    mut mask: u64,
+) {
+    while mask != 0 {
+        let i = base + first(mask);
+        mask &= mask - 1;
+        if may_start_at(value.as_bytes(), i) {
+            let scan = scan.get_or_insert_with(|| Scan::new(value));
+            try_rules_at(names, scan, i, value.as_bytes()[i]);
+        }
+    }
+}
+
+/// The high bit of every byte of `w` in one of the trigger ranges (SWAR):
+/// `-.`, `:;<=`, `A`–`Z[\\]^_` and `b`. Exact per byte; callers check each
+/// candidate's [`CLASS`].
 #[inline(always)]
 fn trigger_mask(w: u64) -> u64 {
-    let folded = w | (LO * 0x20);
-    eq_bytes(folded, b'b') | eq_bytes(folded, b's') | eq_bytes(w, b'=') | eq_bytes(w, b':')
+    between_bytes(w, 0x2c, 0x2f)
+        | between_bytes(w, 0x39, 0x3e)
+        | between_bytes(w, 0x40, 0x60)
+        | between_bytes(w, 0x61, 0x63)
 }
 
-/// A cheap look at the next byte, keeping the scan loop tight for the
-/// frequent letters `s` and `b`.
+/// Whether a rule may start at `i`: the byte's class and a cheap look at its
+/// neighbours keep the scan loop tight for frequent bytes (`b`, `_`, `-`,
+/// `.`, capitals).
 #[inline(always)]
-fn may_start_at(bytes: &[u8], i: usize, b: u8) -> bool {
-    let next = bytes.get(i + 1).map_or(0, |&n| n | 0x20);
-    match b {
-        b's' => next == b'k',
-        b'b' | b'B' => next == b'e' || next == b'a',
-        _ => true,
+fn may_start_at(bytes: &[u8], i: usize) -> bool {
+    let b = bytes[i];
+    let class = CLASS[usize::from(b)];
+    if class == NONE {
+        return false;
+    }
+    let next = bytes.get(i + 1).map_or(0, |&n| n);
+    let bearer = matches!(next | 0x20, b'e' | b'a');
+    match class {
+        ALWAYS => true,
+        LOWER_B => bearer,
+        UPPER_B => bearer || tokens::front(b, next),
+        BACK => tokens::back(bytes, i, b),
+        DASH => next == b'-' || tokens::back(bytes, i, b),
+        DOT => bytes.get(i + 7) == Some(&b'.') || tokens::back(bytes, i, b),
+        _ => tokens::front(b, next),
     }
 }
 
@@ -137,11 +197,18 @@ fn try_rules_at(names: &NameSet, scan: &mut Scan<'_>, i: usize, b: u8) {
     match b {
         b'=' => name_value(names, scan, i, false),
         b':' => {
-            name_value(names, scan, i, true);
-            url_userinfo(scan, i);
+            // `https://x-access-token:pw@host`: URL credentials, not a name/value pair.
+            if !url_userinfo(scan, i) {
+                name_value(names, scan, i, true);
+            }
+            tokens::at_colon(scan, i);
         }
-        b's' => sk_key(scan, i),
-        _ => auth_scheme(scan, i),
+        b'b' => auth_scheme(scan, i),
+        b'B' => {
+            auth_scheme(scan, i);
+            tokens::at_anchor(names, scan, i, b);
+        }
+        _ => tokens::at_anchor(names, scan, i, b),
     }
 }
 
@@ -184,7 +251,7 @@ fn name_end(text: &[u8], i: usize) -> usize {
 
 /// How the value after a secret name is delimited when unquoted.
 #[derive(Clone, Copy, PartialEq)]
-enum ValueKind {
+pub(super) enum ValueKind {
     Plain,
     /// Keeps a leading scheme word (`Bearer`, `Digest`, ...).
     Authorization,
@@ -193,14 +260,20 @@ enum ValueKind {
 }
 
 /// One pass over a text, collecting the byte ranges to redact.
-struct Scan<'a> {
-    text: &'a [u8],
+pub(super) struct Scan<'a> {
+    pub(super) text: &'a [u8],
     /// Byte ranges to redact; overlapping neighbours are merged as they come,
     /// the rest when replacing.
     spans: Vec<(usize, usize)>,
-    /// `sk-` keys were already looked for up to here (a key-character run ends
-    /// at the same place from any start inside it).
-    sk_scanned: usize,
+    /// The last run `(start, end)` of each token character set: a run ends
+    /// at the same place from any start inside it, so overlapping token
+    /// candidates (`sk-sk-sk-…`) stay linear.
+    runs: [(usize, usize); N_CHARS],
+    /// The last search for a PEM END line: `(from, found at)`.
+    pem: Option<(usize, Option<usize>)>,
+    /// Bytes walked by token runs and PEM searches (linearity tests).
+    #[cfg(test)]
+    pub(super) walked: usize,
     /// The last unquoted run `(start, end)`, reused for any start inside it.
     run: (usize, usize),
     /// The same for the last header-line value (`Cookie: ...`), so repeated
@@ -213,13 +286,16 @@ impl<'a> Scan<'a> {
         Scan {
             text: text.as_bytes(),
             spans: Vec::new(),
-            sk_scanned: 0,
+            runs: [(0, 0); N_CHARS],
+            pem: None,
+            #[cfg(test)]
+            walked: 0,
             run: (0, 0),
             line: (0, 0),
         }
     }
 
-    fn push(&mut self, start: usize, end: usize) {
+    pub(super) fn push(&mut self, start: usize, end: usize) {
         match self.spans.last_mut() {
             Some(last) if start <= last.1 && end >= last.0 => {
                 *last = (last.0.min(start), last.1.max(end));
@@ -237,7 +313,41 @@ impl<'a> Scan<'a> {
         from + len
     }
 
-    fn skip_spaces(&self, from: usize) -> usize {
+    /// The end of the run of `chars` bytes starting at `from`, reusing the
+    /// last run of that set when `from` lies inside it.
+    pub(super) fn run_cached(&mut self, chars: Chars, from: usize) -> usize {
+        let (start, end) = self.runs[chars as usize];
+        if start <= from && from < end {
+            return end;
+        }
+        let end = self.run_of(&CHARSETS[chars as usize], from);
+        self.runs[chars as usize] = (from, end);
+        #[cfg(test)]
+        {
+            self.walked += end.saturating_sub(from);
+        }
+        end
+    }
+
+    /// Where the PEM block whose body starts at `from` ends: at its
+    /// `-----END` line, or at the end of the text.
+    pub(super) fn pem_end(&mut self, from: usize) -> usize {
+        let found = match self.pem {
+            Some((at, found)) if at <= from && found.is_none_or(|f| f >= from) => found,
+            _ => {
+                let found = find(self.text, from, b"-----END");
+                #[cfg(test)]
+                {
+                    self.walked += found.unwrap_or(self.text.len()) - from;
+                }
+                found
+            }
+        };
+        self.pem = Some((from, found));
+        found.unwrap_or(self.text.len())
+    }
+
+    pub(super) fn skip_spaces(&self, from: usize) -> usize {
         from + self.text[from.min(self.text.len())..]
             .iter()
             .take_while(|&&b| matches!(b, b' ' | b'\t'))
@@ -245,7 +355,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The byte range of the value starting after a separator at `from`.
-    fn value_span(&mut self, from: usize, kind: ValueKind) -> Option<(usize, usize)> {
+    pub(super) fn value_span(&mut self, from: usize, kind: ValueKind) -> Option<(usize, usize)> {
         let mut j = self.skip_spaces(from);
         j = self.skip_wrapper(j);
         if let Some(span) = self.quoted(j) {
@@ -370,22 +480,8 @@ fn starts_with_ignore_case(text: &[u8], word: &[u8]) -> bool {
         .is_some_and(|t| t.eq_ignore_ascii_case(word))
 }
 
-/// `sk-` followed by at least [`SK_MIN_LEN`] key characters, the `s` at `i`.
-fn sk_key(scan: &mut Scan<'_>, i: usize) {
-    let t = scan.text;
-    let boundary = i == 0 || !t[i - 1].is_ascii_alphanumeric();
-    if i < scan.sk_scanned || !boundary || t.get(i + 1..i + 3) != Some(b"k-") {
-        return;
-    }
-    let end = scan.run_of(&KEY, i + 3);
-    scan.sk_scanned = end;
-    if end - (i + 3) >= SK_MIN_LEN {
-        scan.push(i, end);
-    }
-}
-
 /// `scheme://user:password@host` with the `:` at `i`: redacts the password.
-fn url_userinfo(scan: &mut Scan<'_>, i: usize) {
+fn url_userinfo(scan: &mut Scan<'_>, i: usize) -> bool {
     let t = scan.text;
     let user = t[..i]
         .iter()
@@ -393,12 +489,14 @@ fn url_userinfo(scan: &mut Scan<'_>, i: usize) {
         .take_while(|&&b| USERINFO[usize::from(b)])
         .count();
     if i - user < 2 || &t[i - user - 2..i - user] != b"//" {
-        return;
+        return false;
     }
     let end = scan.run_of(&USERINFO, i + 1);
-    if end > i + 1 && t.get(end) == Some(&b'@') {
+    let found = end > i + 1 && t.get(end) == Some(&b'@');
+    if found {
         scan.push(i + 1, end);
     }
+    found
 }
 
 /// Replaces each byte range by [`REDACTED`], merging overlaps.
@@ -434,22 +532,26 @@ mod tests {
     /// The scan one byte at a time, as [`builtin_spans`] was before its
     /// word-at-a-time trigger search.
     fn spans_bytewise(names: &NameSet, value: &str) -> Vec<(usize, usize)> {
+        scan_bytewise(names, value).spans
+    }
+
+    fn scan_bytewise<'a>(names: &NameSet, value: &'a str) -> Scan<'a> {
         let mut scan = Scan::new(value);
         let bytes = value.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
-            if TRIGGER[usize::from(b)] && may_start_at(bytes, i, b) {
+            if may_start_at(bytes, i) {
                 try_rules_at(names, &mut scan, i, b);
             }
         }
-        scan.spans
+        scan
     }
 
     proptest::proptest! {
         #[test]
         fn the_word_scan_finds_what_the_byte_scan_finds(
-            text in "([a-zA-Z0-9 =:/._\"'-]|sk-|Bearer |Basic |api_key=|token: |https://u:p@){0,40}",
+            text in "([a-zA-Z0-9 =:/._\"'~;<,\\[\\]^-]|sk-|ghp_|AKIA|eyJ|Bearer |Basic |api_key=|token: |https://u:p@|--|-----BEGIN |8Q~){0,40}",
         ) {
-            let names = &Redactor::default().value_names;
+            let names = &Redactor::default().names;
             proptest::prop_assert_eq!(builtin_spans(names, &text), spans_bytewise(names, &text));
         }
     }
@@ -620,6 +722,42 @@ mod tests {
                 start.elapsed() < std::time::Duration::from_secs(2),
                 "{unit}: {:?}",
                 start.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn token_rules_walk_each_byte_a_bounded_number_of_times() {
+        let names = &Redactor::default().names;
+        for unit in [
+            "sk-",
+            "sk-a",
+            "ghp_",
+            "xoxb-",
+            "sk_live_",
+            "eyJ",
+            "eyJabcdefghijkl.",
+            "eyJabcdefghijkl.eyabcdefghijkl.",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "-----BEGIN RSA PRIVATE KEY-----x",
+            "--password ",
+            "--a",
+            "1234567:A",
+            "https://a",
+            "https://hooks.slack.com/services/",
+            "abcdefghijklmnopqrstuvwxyz0.abcdef.",
+            "abc8Q~",
+            "AKIA",
+            "SK",
+            "ghp_sk-",
+        ] {
+            let text = unit.repeat(100_000 / unit.len());
+            let scan = scan_bytewise(names, &text);
+            assert!(
+                scan.walked <= 4 * text.len(),
+                "{unit}: {} bytes walked for {}",
+                scan.walked,
+                text.len()
             );
         }
     }
