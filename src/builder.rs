@@ -426,6 +426,7 @@ impl TelemetryBuilder {
     /// Tests only: every write call of the writer takes this much longer,
     /// like a slow disk (day files must be regular files, so a FIFO read
     /// slowly cannot stand in for one).
+    /// Defaults to none.
     #[doc(hidden)]
     pub fn write_delay_for_tests(mut self, delay: Duration) -> Self {
         self.write_delay = delay;

@@ -130,8 +130,17 @@ impl Guard {
         let Some(writer) = self.writer.take() else {
             return;
         };
-        // The restored daily sums stay readable after the guard is gone.
-        self.restore.wait(self.shutdown_timeout);
+        let deadline = std::time::Instant::now() + self.shutdown_timeout;
+        self.drain(writer);
+        // The restored daily sums stay readable after the guard is gone if
+        // the restore ends within the shutdown timeout; else it is stopped.
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        self.restore.finish_within(left);
+    }
+
+    /// Closes the queue and waits for the writer to drain it (see the type's
+    /// docs for what happens when the shutdown timeout runs out).
+    fn drain(&mut self, writer: JoinHandle<()>) {
         self.queue.close();
         let target = self.queue.accepted();
         if self.queue.wait_finished(target, self.shutdown_timeout) == 0 {

@@ -20,6 +20,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -49,6 +50,9 @@ const CHUNK: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub(crate) struct Restore {
     done: Arc<(Mutex<bool>, Condvar)>,
+    /// Set when the guard stops before the restore ends: the scan stops and
+    /// applies nothing more.
+    cancel: Arc<AtomicBool>,
     engine: Arc<MetricsEngine>,
 }
 
@@ -65,6 +69,7 @@ impl Restore {
     ) -> io::Result<Restore> {
         let restore = Restore {
             done: Arc::new((Mutex::new(false), Condvar::new())),
+            cancel: Arc::new(AtomicBool::new(false)),
             engine: engine.clone(),
         };
         let needles = engine.daily_needles();
@@ -84,8 +89,11 @@ impl Restore {
         thread::Builder::new()
             .name("evt-telemetry-restore".into())
             .spawn(move || {
-                let mut lines = Candidates::new(file, len, &needles);
+                let mut lines = Candidates::new(file, len, &needles, &done.cancel);
                 let unparsable = engine.restore_daily_sums(today, &mut lines);
+                if done.cancel.load(Ordering::Relaxed) {
+                    return done.finish();
+                }
                 engine.finish_restore();
                 let skipped = unparsable + lines.not_utf8;
                 Counters::add(&own.counters().restore_lines_skipped, skipped);
@@ -120,6 +128,14 @@ impl Restore {
         done
     }
 
+    /// At shutdown: waits up to `timeout` for the restore, then stops it if
+    /// it is still running.
+    pub(crate) fn finish_within(&self, timeout: Duration) {
+        if !self.wait(timeout) {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn wait_done(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.done;
@@ -141,6 +157,7 @@ impl Restore {
 /// The lines of the first `len` bytes of a file that contain one of the
 /// needles, as strings; other lines are passed over without allocating.
 struct Candidates<'n> {
+    cancel: &'n AtomicBool,
     reader: io::Take<File>,
     buf: Vec<u8>,
     pos: usize,
@@ -150,8 +167,9 @@ struct Candidates<'n> {
 }
 
 impl<'n> Candidates<'n> {
-    fn new(file: File, len: u64, needles: &'n [String]) -> Self {
+    fn new(file: File, len: u64, needles: &'n [String], cancel: &'n AtomicBool) -> Self {
         Candidates {
+            cancel,
             reader: file.take(len),
             buf: Vec::with_capacity(CHUNK),
             pos: 0,
@@ -160,8 +178,14 @@ impl<'n> Candidates<'n> {
         }
     }
 
-    /// Drops the consumed bytes and reads more; false at the end.
+    /// Drops the consumed bytes and reads more; false at the end (or when
+    /// cancelled).
     fn fill(&mut self) -> bool {
+        if self.cancel.load(Ordering::Relaxed) {
+            self.buf.clear();
+            self.pos = 0;
+            return false;
+        }
         self.buf.drain(..self.pos);
         self.pos = 0;
         let start = self.buf.len();
@@ -232,7 +256,8 @@ mod tests {
         file.write_all(bytes).unwrap();
         file.seek(io::SeekFrom::Start(0)).unwrap();
         let len = limit.unwrap_or(bytes.len() as u64);
-        let mut c = Candidates::new(file, len, needles);
+        let cancel = AtomicBool::new(false);
+        let mut c = Candidates::new(file, len, needles, &cancel);
         let lines: Vec<String> = c.by_ref().collect();
         (lines, c.not_utf8)
     }
@@ -247,6 +272,17 @@ mod tests {
             ["{\"evt\":\"call\",\"a\":1}", "{\"evt\":\"call\",\"b\":2}"]
         );
         assert_eq!(bad, 1);
+    }
+
+    #[test]
+    fn a_cancelled_scan_stops_at_its_next_read() {
+        let needles = vec!["\"evt\":\"call\"".to_string()];
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"{\"evt\":\"call\"}\n").unwrap();
+        file.seek(io::SeekFrom::Start(0)).unwrap();
+        let cancel = AtomicBool::new(true);
+        let mut c = Candidates::new(file, 15, &needles, &cancel);
+        assert_eq!(c.next(), None);
     }
 
     #[test]
