@@ -1,7 +1,6 @@
 //! [`Telemetry::builder`]: one consuming builder, validated once in `build()`.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,19 +25,11 @@ use crate::own_recorder::RuleMetrics;
 use crate::rules::check::check_buckets;
 use crate::rules::engine::MetricsEngine;
 use crate::rules::from_toml::parse_rules_toml;
+use crate::rules::restore::Restore;
 use crate::rules::rule::MetricRule;
 use crate::sink::daily_files::DailyFiles;
 use crate::sink::queue::Queue;
 use crate::sink::writer::{OnTick, Writer, WriterConfig};
-
-/// What [`TelemetryBuilder::assemble`] makes: the parts, and what the
-/// exporter needs if one is installed.
-struct Built<S> {
-    layer: TelemetryLayer<S>,
-    guard: Guard,
-    engine: Arc<MetricsEngine>,
-    exporter: ExporterConfig,
-}
 
 /// Entry point: `Telemetry::builder()`.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +59,7 @@ impl Telemetry {
 /// | [`flush_interval`](Self::flush_interval) | 200 ms |
 /// | [`write_retry`](Self::write_retry) | 1 s |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 10 s |
+/// | [`lock_wait`](Self::lock_wait) | 15 s (covers another process's default shutdown) |
 /// | [`redactor`](Self::redactor) | built-in names and patterns |
 /// | [`span_fields`](Self::span_fields) | on |
 /// | [`console_level`](Self::console_level) (only for `init`) | `INFO`, or `RUST_LOG` when set |
@@ -93,6 +85,7 @@ pub struct TelemetryBuilder {
     flush_interval: Duration,
     write_retry: Duration,
     shutdown_timeout: Duration,
+    lock_wait: Duration,
     redactor: Redactor,
     span_fields: bool,
     stderr: bool,
@@ -106,6 +99,7 @@ pub struct TelemetryBuilder {
     allowed_hosts: Vec<String>,
     console_level: LevelFilter,
     discard: bool,
+    write_delay: Duration,
 }
 
 impl Default for TelemetryBuilder {
@@ -128,6 +122,7 @@ impl TelemetryBuilder {
             flush_interval: Duration::from_millis(200),
             write_retry: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(15),
             redactor: Redactor::default(),
             span_fields: true,
             stderr: true,
@@ -141,10 +136,13 @@ impl TelemetryBuilder {
             allowed_hosts: Vec::new(),
             console_level: LevelFilter::INFO,
             discard: false,
+            write_delay: Duration::ZERO,
         }
     }
 
-    /// Directory of the daily files; created if missing.
+    /// Directory of the daily files; created if missing. Must not be empty
+    /// (use `"."` for the working directory). One writer at a time holds a
+    /// directory (see [`lock_wait`](Self::lock_wait)).
     /// Defaults to `data/telemetry`.
     pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.log_dir = dir.into();
@@ -227,6 +225,39 @@ impl TelemetryBuilder {
     /// stderr. Defaults to 10 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long [`build`](Self::build) waits for another writer of the same
+    /// log directory (another process, or a [`Guard`] not yet dropped) to
+    /// stop, before failing with [`Error::DirLocked`] naming the directory
+    /// and the holder's pid. Only one writer holds a directory at a time
+    /// (an OS advisory lock on `<log_dir>/.evt-telemetry.lock`, released by
+    /// the kernel when the holder exits, even by a crash).
+    ///
+    /// The wait lets an overlapping restart through: the old process's
+    /// guard drains for up to its `shutdown_timeout` (10 s by default) plus
+    /// 1 s for a write in progress. `Duration::ZERO` tries once.
+    /// Defaults to 15 s.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), evt_telemetry::Error> {
+    /// use std::time::Duration;
+    /// use evt_telemetry::{Error, Telemetry};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let (_layer, _guard) = Telemetry::builder()
+    ///     .log_dir(dir.path())
+    ///     .build::<tracing_subscriber::Registry>()?;
+    /// let second = Telemetry::builder()
+    ///     .log_dir(dir.path())
+    ///     .lock_wait(Duration::ZERO)
+    ///     .build::<tracing_subscriber::Registry>();
+    /// assert!(matches!(second, Err(Error::DirLocked { pid: Some(_), .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
         self
     }
 
@@ -392,29 +423,45 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Tests only: every write call of the writer takes this much longer,
+    /// like a slow disk (day files must be regular files, so a FIFO read
+    /// slowly cannot stand in for one).
+    /// Defaults to none.
+    #[doc(hidden)]
+    pub fn write_delay_for_tests(mut self, delay: Duration) -> Self {
+        self.write_delay = delay;
+        self
+    }
+
     // === terminals ===
 
     /// Builds the layer and starts the writer. Touches no globals.
     ///
+    /// Takes the log directory's lock first (waiting up to
+    /// [`lock_wait`](Self::lock_wait)); the torn-tail repair, retention and
+    /// compression only run while it is held. Today's daily sums are read
+    /// back on a thread of their own, so this returns in the same time
+    /// whatever the size of today's file ([`Guard::flush`] waits for them).
+    ///
     /// # Errors
     ///
     /// [`Error::LogDir`] when the directory cannot be created or written,
-    /// [`Error::Config`] for out-of-range settings, [`Error::Rule`] and
-    /// [`Error::Toml`] for bad metric rules, [`Error::Read`] for an unreadable
-    /// rules file.
-    pub fn build<S>(self) -> Result<(TelemetryLayer<S>, Guard), Error>
+    /// [`Error::DirLocked`] when another writer holds it,
+    /// [`Error::Config`] for out-of-range settings (an empty `log_dir`, ...),
+    /// [`Error::Rule`] and [`Error::Toml`] for bad metric rules,
+    /// [`Error::Read`] for an unreadable rules file.
+    pub fn build<S>(mut self) -> Result<(TelemetryLayer<S>, Guard), Error>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        self.assemble().map(|built| (built.layer, built.guard))
+        let (engine, exporter) = self.prepare()?;
+        self.start(engine, &exporter)
     }
 
-    /// Validates every setting, then builds and starts the parts: the one
-    /// place that checks, so a bad setting fails here whatever is called.
-    fn assemble<S>(mut self) -> Result<Built<S>, Error>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
+    /// Validates every setting and compiles the rules, touching nothing:
+    /// the one place that checks, so a bad setting fails here whatever is
+    /// called.
+    fn prepare(&mut self) -> Result<(Arc<MetricsEngine>, ExporterConfig), Error> {
         self.validate()?;
         let engine = Arc::new(MetricsEngine::new(self.take_rules()?, self.max_series)?);
         let mut exporter = self.exporter.clone();
@@ -422,21 +469,35 @@ impl TelemetryBuilder {
         exporter.limits.hosts = self.allowed_hosts()?;
         exporter::check_global_labels(&exporter, &engine)?;
         check_app_buckets(&exporter.app_buckets, &engine)?;
-        let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix)?;
         let now_ms = unix_millis(self.clock.now());
         engine.self_metrics().set_start_time(now_ms as f64 / 1000.0);
         engine.set_stderr(self.stderr);
-        let today = day_of(now_ms);
+        Ok((engine, exporter))
+    }
+
+    /// Opens the directory (under its lock), repairs, starts the daily-sum
+    /// restore and the writer.
+    fn start<S>(
+        self,
+        engine: Arc<MetricsEngine>,
+        exporter: &ExporterConfig,
+    ) -> Result<(TelemetryLayer<S>, Guard), Error>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut files = DailyFiles::open(&self.log_dir, &self.file_prefix, self.lock_wait)?;
+        let log_dir = |source| Error::LogDir {
+            path: self.log_dir.clone(),
+            source,
+        };
+        let today = day_of(unix_millis(self.clock.now()));
         for day in [today - 1, today] {
-            let log_dir = |source| Error::LogDir {
-                path: self.log_dir.clone(),
-                source,
-            };
             files.repair_if_exists(day).map_err(log_dir)?;
         }
-        restore_daily_sums(&engine, &files, today);
-        let queue = Arc::new(Queue::new(self.queue_bytes, self.lossy));
         let own = engine.self_metrics().clone();
+        let restore = Restore::start(&engine, &files.path_for(today), today, &own, self.stderr)
+            .map_err(log_dir)?;
+        let queue = Arc::new(Queue::new(self.queue_bytes, self.lossy));
         let ticks = engine.clone();
         let on_tick = OnTick(Box::new(move |now_ms| ticks.tick(now_ms)));
         let mut writer = Writer::new(
@@ -452,14 +513,12 @@ impl TelemetryBuilder {
                 retry_for: self.write_retry,
                 stderr: self.stderr,
                 discard: self.discard,
+                delay: self.write_delay,
             },
         );
         writer.on_tick();
         writer.publish_repairs();
-        let handle = writer.spawn().map_err(|source| Error::LogDir {
-            path: self.log_dir.clone(),
-            source,
-        })?;
+        let handle = writer.spawn().map_err(log_dir)?;
         let inner = Inner::new(
             self.redactor,
             queue.clone(),
@@ -468,17 +527,9 @@ impl TelemetryBuilder {
             (self.max_line_bytes, self.span_fields, self.stderr),
         );
         let layer = EvtLayer::new(inner).with_filter(EvtFilter::new(self.span_fields));
-        let mut guard = Guard::new(queue, own, handle, self.shutdown_timeout);
-        guard.keep_rules(RuleMetrics::new(
-            engine.clone(),
-            exporter.app_buckets.clone(),
-        ));
-        Ok(Built {
-            layer,
-            guard,
-            engine,
-            exporter,
-        })
+        let mut guard = Guard::new(queue, own, handle, restore, self.shutdown_timeout);
+        guard.keep_rules(RuleMetrics::new(engine, exporter.app_buckets.clone()));
+        Ok((layer, guard))
     }
 
     /// Like [`build`](Self::build), then installs the Prometheus recorder as
@@ -487,18 +538,24 @@ impl TelemetryBuilder {
     /// [`prometheus_listen`](Self::prometheus_listen). The guard owns the
     /// listener.
     ///
+    /// The recorder is installed (and the address bound) before the log
+    /// directory is touched, so a second install fails without disturbing
+    /// the directory; if the directory then fails, the recorder stays
+    /// installed (a process has one) and the listener is closed.
+    ///
     /// # Errors
     ///
     /// As [`build`](Self::build), plus [`Error::Exporter`] when the address
     /// cannot be bound and [`Error::AlreadyInstalled`] when a global recorder exists.
-    pub fn install_prometheus<S>(self) -> Result<(TelemetryLayer<S>, Guard), Error>
+    pub fn install_prometheus<S>(mut self) -> Result<(TelemetryLayer<S>, Guard), Error>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let mut built = self.assemble()?;
-        let exporter = exporter::install(&built.exporter, &built.engine)?;
-        built.guard.keep_exporter(exporter);
-        Ok((built.layer, built.guard))
+        let (engine, cfg) = self.prepare()?;
+        let exporter = exporter::install(&cfg, &engine)?;
+        let (layer, mut guard) = self.start(engine, &cfg)?;
+        guard.keep_exporter(exporter);
+        Ok((layer, guard))
     }
 
     /// The common case in one call: installs a global subscriber made of a
@@ -517,6 +574,7 @@ impl TelemetryBuilder {
     /// when it cannot be parsed, and [`Error::AlreadyInstalled`] when a
     /// global subscriber exists.
     pub fn init(self) -> Result<Guard, Error> {
+        refuse_if_subscriber_installed()?;
         let console = self.console()?;
         let (layer, guard) = self.build()?;
         install_subscriber(layer, console)?;
@@ -529,6 +587,7 @@ impl TelemetryBuilder {
     ///
     /// As both.
     pub fn init_with_prometheus(self) -> Result<Guard, Error> {
+        refuse_if_subscriber_installed()?;
         let console = self.console()?;
         let (layer, guard) = self.install_prometheus()?;
         install_subscriber(layer, console)?;
@@ -644,13 +703,21 @@ fn check_app_buckets(app: &[(String, Vec<f64>)], engine: &MetricsEngine) -> Resu
     Ok(())
 }
 
-/// Restores today's daily sums from today's file (missing file: nothing to do).
-fn restore_daily_sums(engine: &MetricsEngine, files: &DailyFiles, today: i64) {
-    let Ok(file) = fs::File::open(files.path_for(today)) else {
-        return;
-    };
-    let mut lines = BufReader::new(file).lines().map_while(Result::ok);
-    engine.restore_daily_sums(today, &mut lines);
+/// [`Error::AlreadyInstalled`] if a global subscriber exists, checked before
+/// anything touches the log directory (`try_init` checks again, atomically).
+/// Asked on a new thread: there, the default dispatcher is the global one.
+fn refuse_if_subscriber_installed() -> Result<(), Error> {
+    let installed = std::thread::scope(|s| {
+        s.spawn(|| {
+            tracing::dispatcher::get_default(|d| !d.is::<tracing_core::subscriber::NoSubscriber>())
+        })
+        .join()
+    });
+    match installed {
+        Ok(false) => Ok(()),
+        // A panic on that thread cannot happen; refusing is the safe side.
+        _ => Err(Error::AlreadyInstalled("tracing subscriber")),
+    }
 }
 
 type Base = tracing_subscriber::layer::Layered<TelemetryLayer<Registry>, Registry>;

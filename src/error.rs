@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Everything that can go wrong while building or installing telemetry.
 ///
@@ -19,6 +20,19 @@ pub enum Error {
         path: PathBuf,
         /// The underlying I/O error.
         source: io::Error,
+    },
+    /// Another writer holds the log directory: only one process (and one
+    /// [`Guard`](crate::Guard)) writes a directory at a time. Returned by
+    /// `build()` after waiting
+    /// [`lock_wait`](crate::TelemetryBuilder::lock_wait) for it to finish.
+    DirLocked {
+        /// The directory.
+        path: PathBuf,
+        /// The holder's process id, as it wrote it into the lock file
+        /// (`None` if it could not be read).
+        pid: Option<u32>,
+        /// How long `build()` waited for the lock.
+        waited: Duration,
     },
     /// A file (for example a rules TOML file) could not be read.
     Read {
@@ -73,6 +87,21 @@ impl fmt::Display for Error {
             Error::LogDir { path, source } => {
                 write!(f, "log directory {}: {source}", path.display())
             }
+            Error::DirLocked { path, pid, waited } => {
+                let holder = match pid {
+                    Some(pid) if *pid == std::process::id() => {
+                        "another writer in this process".to_owned()
+                    }
+                    Some(pid) => format!("the writer of process {pid}"),
+                    None => "another writer".to_owned(),
+                };
+                write!(
+                    f,
+                    "log directory {} is locked by {holder} (waited {waited:?}); \
+                     give each instance its own log_dir, or raise lock_wait for an overlapping restart",
+                    path.display()
+                )
+            }
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Error::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Error::Pattern { pattern, message } => {
@@ -116,5 +145,20 @@ mod tests {
         };
         assert_eq!(err.to_string(), "log directory /nope/dir: denied");
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn dir_locked_names_the_directory_and_the_holder() {
+        let err = Error::DirLocked {
+            path: PathBuf::from("/var/log/app"),
+            pid: Some(u32::MAX),
+            waited: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            err.to_string(),
+            "log directory /var/log/app is locked by the writer of process 4294967295 \
+             (waited 1.5s); give each instance its own log_dir, or raise lock_wait \
+             for an overlapping restart"
+        );
     }
 }

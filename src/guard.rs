@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::exporter::PrometheusExporter;
 use crate::own_recorder::RuleMetrics;
+use crate::rules::restore::Restore;
 use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::queue::Queue;
 use crate::stats::Stats;
@@ -30,6 +31,7 @@ pub struct Guard {
     queue: Arc<Queue>,
     own: Arc<SelfMetrics>,
     writer: Option<JoinHandle<()>>,
+    restore: Restore,
     shutdown_timeout: Duration,
     exporter: Option<PrometheusExporter>,
     /// What serving the rules' metrics through the application's own
@@ -48,18 +50,23 @@ impl Guard {
     }
 
     /// Waits until every line queued before this call is written (or given
-    /// up after write errors), for at most the shutdown timeout.
+    /// up after write errors), and until today's daily sums have been read
+    /// back from today's file (done on a thread of its own after `build()`),
+    /// for at most the shutdown timeout.
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] with the number of lines still outstanding.
+    /// [`Error::Timeout`] with the number of lines still outstanding (0 if
+    /// only the daily-sum restore is still running).
     pub fn flush(&self) -> Result<(), Error> {
-        match self
+        let deadline = std::time::Instant::now() + self.shutdown_timeout;
+        let pending = self
             .queue
-            .wait_finished(self.queue.accepted(), self.shutdown_timeout)
-        {
-            0 => Ok(()),
-            pending => Err(Error::Timeout { pending }),
+            .wait_finished(self.queue.accepted(), self.shutdown_timeout);
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match (pending, self.restore.wait(left)) {
+            (0, true) => Ok(()),
+            (pending, _) => Err(Error::Timeout { pending }),
         }
     }
 
@@ -90,12 +97,14 @@ impl Guard {
         queue: Arc<Queue>,
         own: Arc<SelfMetrics>,
         writer: JoinHandle<()>,
+        restore: Restore,
         shutdown_timeout: Duration,
     ) -> Self {
         Guard {
             queue,
             own,
             writer: Some(writer),
+            restore,
             shutdown_timeout,
             exporter: None,
             rules: None,
@@ -121,6 +130,17 @@ impl Guard {
         let Some(writer) = self.writer.take() else {
             return;
         };
+        let deadline = std::time::Instant::now() + self.shutdown_timeout;
+        self.drain(writer);
+        // The restored daily sums stay readable after the guard is gone if
+        // the restore ends within the shutdown timeout; else it is stopped.
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        self.restore.finish_within(left);
+    }
+
+    /// Closes the queue and waits for the writer to drain it (see the type's
+    /// docs for what happens when the shutdown timeout runs out).
+    fn drain(&mut self, writer: JoinHandle<()>) {
         self.queue.close();
         let target = self.queue.accepted();
         if self.queue.wait_finished(target, self.shutdown_timeout) == 0 {

@@ -252,6 +252,7 @@ impl EvtLayer {
                 Counters::add(&inner.own.counters().lines_queued, queued);
             }
             Pushed::Full => inner.own.dropped(DropReason::QueueFull, 1),
+            Pushed::Failing => inner.own.dropped(DropReason::WriteFailed, 1),
             Pushed::Closed => {
                 inner.own.dropped(DropReason::Closed, 1);
                 self.say_once(&inner.said_closed, || CLOSED_MESSAGE.to_string());
@@ -286,8 +287,9 @@ impl EvtLayer {
     }
 }
 
-/// The line written after lossy drops, once the queue has room again.
-fn marker_line(ts_ms: i64, dropped: u64) -> Vec<u8> {
+/// The line written after lossy drops, once the queue has room again (or,
+/// by the writer, when it takes the queue).
+pub(crate) fn marker_line(ts_ms: i64, dropped: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(200);
     out.extend_from_slice(b"{\"ts\":");
     TimestampCache::default().push(&mut out, ts_ms);

@@ -34,6 +34,9 @@ pub struct Stats {
     pub files_deleted: u64,
     /// Finished days compressed to `.jsonl.gz`.
     pub files_compressed: u64,
+    /// Lines of today's file naming a daily-sum event that could not be read
+    /// back at start-up (not UTF-8, or not a contract line): skipped.
+    pub restore_lines_skipped: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -49,6 +52,7 @@ pub(crate) struct Counters {
     pub(crate) torn_lines_repaired: AtomicU64,
     pub(crate) files_deleted: AtomicU64,
     pub(crate) files_compressed: AtomicU64,
+    pub(crate) restore_lines_skipped: AtomicU64,
 }
 
 impl Counters {
@@ -68,6 +72,7 @@ impl Counters {
             torn_lines_repaired: self.torn_lines_repaired.load(Relaxed),
             files_deleted: self.files_deleted.load(Relaxed),
             files_compressed: self.files_compressed.load(Relaxed),
+            restore_lines_skipped: self.restore_lines_skipped.load(Relaxed),
         }
     }
 }

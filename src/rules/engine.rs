@@ -54,8 +54,21 @@ pub(crate) struct MetricsEngine {
     own: Arc<SelfMetrics>,
     /// Daily sums read back at start-up, applied when handles are first
     /// resolved (so they reach the recorder the events go to).
-    restored: Mutex<Vec<Restored>>,
+    restored: Mutex<RestoredSums>,
     recent: RecentMemory,
+}
+
+/// Daily sums read back from today's file, kept until the handles are
+/// resolved (`applied` then), or applied at once by
+/// [`MetricsEngine::finish_restore`] when that already happened: each is
+/// applied exactly once, whichever comes first.
+#[derive(Debug, Default)]
+struct RestoredSums {
+    items: Vec<Restored>,
+    applied: bool,
+    /// The handles were resolved under a thread-local recorder: later sums
+    /// are applied by the guard on the caller's thread, not by the restore's.
+    local: bool,
 }
 
 /// One restored daily-sum series: metric, label values, day and sum.
@@ -108,7 +121,7 @@ impl MetricsEngine {
             init: Once::new(),
             stderr: AtomicBool::new(true),
             said_no_recorder: AtomicBool::new(false),
-            restored: Mutex::new(Vec::new()),
+            restored: Mutex::new(RestoredSums::default()),
             recent: RecentMemory::default(),
         })
     }
@@ -186,8 +199,37 @@ impl MetricsEngine {
     }
 
     fn apply_restored(&self) {
-        let restored =
-            std::mem::take(&mut *self.restored.lock().unwrap_or_else(PoisonError::into_inner));
+        let local = crate::rules::restore::recorder_is_local();
+        let restored = {
+            let mut r = self.restored.lock().unwrap_or_else(PoisonError::into_inner);
+            (r.applied, r.local) = (true, local);
+            std::mem::take(&mut r.items)
+        };
+        self.apply_items(restored);
+    }
+
+    /// Called by the restore thread when it is done: applies the sums it
+    /// read after the handles were resolved (the rest were applied by
+    /// `ensure_init`), unless a thread-local recorder resolved them.
+    pub(crate) fn finish_restore(&self) {
+        self.apply_late_restore(false);
+    }
+
+    /// Applies restored sums left for the caller's thread (see
+    /// [`finish_restore`](Self::finish_restore)); the guard calls it once the
+    /// restore is done.
+    pub(crate) fn apply_late_restore(&self, on_callers_thread: bool) {
+        let restored = {
+            let mut r = self.restored.lock().unwrap_or_else(PoisonError::into_inner);
+            if !r.applied || (r.local && !on_callers_thread) {
+                return;
+            }
+            std::mem::take(&mut r.items)
+        };
+        self.apply_items(restored);
+    }
+
+    fn apply_items(&self, restored: Vec<Restored>) {
         let mut key = LabelKey::default();
         for r in restored {
             key.clear();
@@ -453,11 +495,12 @@ impl MetricsEngine {
         let labels: Vec<String> = recent.key.values().map(str::to_owned).collect();
         let mut restored = self.restored.lock().unwrap_or_else(PoisonError::into_inner);
         match restored
+            .items
             .iter_mut()
             .find(|r| r.metric == metric && r.labels == labels && r.day == day)
         {
             Some(r) => r.sum += value,
-            None => restored.push(Restored {
+            None => restored.items.push(Restored {
                 metric,
                 labels,
                 day,
@@ -537,24 +580,37 @@ impl MetricsEngine {
         self.daily.advance(day_of(now_unix_ms), &self.tables);
     }
 
-    /// Re-adds today's daily sums from the lines of today's event file, at
-    /// start-up. Lines that do not parse, lines of other days and rejected
-    /// values are skipped silently (they were counted when first logged).
-    pub(crate) fn restore_daily_sums(&self, today: i64, lines: &mut dyn Iterator<Item = String>) {
-        self.daily.advance(today, &self.tables);
-        let daily_rules: Vec<&RuleDef> = (self.rules.iter())
+    /// The text `"evt":"<evt>"` of each event a daily-sum rule reads: a
+    /// line without any of them cannot change a daily sum.
+    pub(crate) fn daily_needles(&self) -> Vec<String> {
+        (self.rules.iter())
             .filter(|r| self.metrics[r.metric].kind == MetricKind::DailySum)
-            .collect();
-        if daily_rules.is_empty() {
-            return;
+            .map(|r| evt_needle(&r.evt))
+            .collect()
+    }
+
+    /// Re-adds today's daily sums from the lines of today's event file, at
+    /// start-up. Returns the number of lines naming a daily-sum event that
+    /// do not parse as contract lines (skipped). Lines of other days and
+    /// rejected values are skipped silently (they were counted when first
+    /// logged).
+    pub(crate) fn restore_daily_sums(
+        &self,
+        today: i64,
+        lines: &mut dyn Iterator<Item = String>,
+    ) -> u64 {
+        self.daily.advance(today, &self.tables);
+        let needles = self.daily_needles();
+        if needles.is_empty() {
+            return 0;
         }
-        let needles: Vec<String> = daily_rules.iter().map(|r| evt_needle(&r.evt)).collect();
-        let mut recent = Recent::default();
+        let (mut recent, mut unparsable) = (Recent::default(), 0);
         for line in lines {
             if !needles.iter().any(|n| line.contains(n.as_str())) {
                 continue;
             }
             let Some(ev) = JsonLine::parse(&line) else {
+                unparsable += 1;
                 continue;
             };
             if day_of(ev.ts_unix_ms()) != today {
@@ -562,6 +618,7 @@ impl MetricsEngine {
             }
             self.restore_line(&ev, today, &mut recent);
         }
+        unparsable
     }
 
     fn restore_line(&self, ev: &JsonLine, today: i64, recent: &mut Recent) {

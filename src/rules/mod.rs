@@ -9,5 +9,6 @@ pub(crate) mod engine;
 pub(crate) mod from_toml;
 pub(crate) mod plan;
 pub(crate) mod recent;
+pub(crate) mod restore;
 pub(crate) mod rule;
 pub(crate) mod series;

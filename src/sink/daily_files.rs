@@ -4,6 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -13,6 +14,8 @@ use crate::contract::day_file::{
     compressed_name, compression_pending, file_name, gz_name, gz_tmp_name, parse_compressed_name,
     parse_file_name,
 };
+use crate::sink::dir_lock::DirLock;
+use crate::sink::open::open_regular;
 
 /// At most this many files are kept open (the most recently used days).
 const MAX_OPEN: usize = 2;
@@ -51,6 +54,8 @@ pub(crate) struct DailyFiles {
     /// Most recently used first.
     open: Vec<OpenFile>,
     repairs: Repairs,
+    /// Held for as long as the file set lives (after the handles close).
+    _lock: DirLock,
 }
 
 #[derive(Debug)]
@@ -64,27 +69,50 @@ struct OpenFile {
 // === impl DailyFiles ===
 
 impl DailyFiles {
-    /// Creates the directory and proves it writable with a probe file.
-    pub(crate) fn open(dir: &Path, prefix: &str) -> Result<Self, Error> {
+    /// Creates the directory, takes its lock (waiting up to `lock_wait` for
+    /// another writer to let go) and proves it writable with a probe file.
+    /// Nothing in the directory is touched before the lock is held.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a bad prefix or an empty directory path,
+    /// [`Error::LogDir`] saying what was attempted, [`Error::DirLocked`].
+    pub(crate) fn open(dir: &Path, prefix: &str, lock_wait: Duration) -> Result<Self, Error> {
         if prefix.is_empty() || prefix.contains(['/', '\\']) {
             return Err(Error::Config(format!(
                 "file prefix {prefix:?} must be a non-empty file name"
             )));
         }
-        let log_dir_err = |source| Error::LogDir {
+        if dir.as_os_str().is_empty() {
+            return Err(Error::Config(
+                "log_dir is empty: name a directory (\".\" for the working directory)".into(),
+            ));
+        }
+        let log_dir_err = |what: &str, e: io::Error| Error::LogDir {
             path: dir.to_path_buf(),
-            source,
+            source: io::Error::new(e.kind(), format!("{what}: {e}")),
         };
-        fs::create_dir_all(dir).map_err(log_dir_err)?;
-        let probe = dir.join(format!(".{prefix}-probe-{}", std::process::id()));
-        File::create(&probe)
-            .and_then(|_| fs::remove_file(&probe))
-            .map_err(log_dir_err)?;
+        match ensure_dir(dir) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::LogDir {
+                    path: dir.to_path_buf(),
+                    source: io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        "it exists and is not a directory",
+                    ),
+                });
+            }
+            Err(e) => return Err(log_dir_err("cannot create it", e)),
+        }
+        let lock = DirLock::acquire(dir, lock_wait)?;
+        probe(dir, prefix).map_err(|e| log_dir_err("cannot create a file in it", e))?;
         Ok(DailyFiles {
             dir: dir.to_path_buf(),
             prefix: prefix.to_owned(),
             open: Vec::new(),
             repairs: Repairs::default(),
+            _lock: lock,
         })
     }
 
@@ -98,8 +126,10 @@ impl DailyFiles {
 
     /// Opens (and so repairs) the file of `day` if it exists; used at
     /// start-up so a crash's torn line is fixed before anyone reads it.
+    /// Anything but a regular file (a symlink, say) is left alone here: the
+    /// writer refuses it when it comes to write.
     pub(crate) fn repair_if_exists(&mut self, day: i64) -> io::Result<()> {
-        if self.path_for(day).exists() {
+        if fs::symlink_metadata(self.path_for(day)).is_ok_and(|m| m.is_file()) {
             self.bring_to_front(day)?;
         }
         Ok(())
@@ -150,13 +180,15 @@ impl DailyFiles {
         Ok(())
     }
 
+    /// Opens the day file (never through a symlink, never anything but a
+    /// regular file: see [`open_regular`]) and repairs its tail.
     fn open_and_repair(&mut self, path: &Path) -> io::Result<File> {
         let mut options = OpenOptions::new();
         options.read(true).append(true).create(true);
-        let mut file = match options.open(path) {
+        let mut file = match open_regular(&mut options, path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(&self.dir)?;
-                options.open(path)?
+                open_regular(&mut options, path)?
             }
             other => other?,
         };
@@ -232,6 +264,37 @@ impl DailyFiles {
 
 // === file helpers ===
 
+/// Creates `dir` if needed; false if it exists as something else.
+fn ensure_dir(dir: &Path) -> io::Result<bool> {
+    let created = fs::create_dir_all(dir);
+    match fs::metadata(dir) {
+        Ok(m) => Ok(m.is_dir()),
+        Err(e) => Err(created.err().unwrap_or(e)),
+    }
+}
+
+/// Proves the directory writable: creates and removes a file whose name
+/// another process cannot guess, with `O_EXCL` (never through a planted
+/// symlink, never truncating anything).
+fn probe(dir: &Path, prefix: &str) -> io::Result<()> {
+    use std::hash::BuildHasher as _;
+    let mut last = None;
+    for attempt in 0u32..4 {
+        let salt = std::hash::RandomState::new().hash_one((std::time::SystemTime::now(), attempt));
+        let path = dir.join(format!(
+            ".{prefix}-probe-{}-{salt:016x}",
+            std::process::id()
+        ));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => return fs::remove_file(&path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    // UNWRAP: the loop ran at least once and only continues on an error.
+    Err(last.unwrap())
+}
+
 /// `write_all` that reports how many bytes were written before an error.
 fn write_all_counted(file: &mut impl Write, mut bytes: &[u8]) -> Result<(), (io::Error, u64)> {
     let mut written = 0u64;
@@ -249,10 +312,12 @@ fn write_all_counted(file: &mut impl Write, mut bytes: &[u8]) -> Result<(), (io:
     Ok(())
 }
 
+/// The (device, inode) of the path itself: a file replaced by a symlink
+/// reads as replaced (and the reopen refuses the link).
 #[cfg(unix)]
 fn file_id(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 #[cfg(not(unix))]
@@ -361,15 +426,27 @@ fn finish_compressions(dir: &Path, prefix: &str, report: &mut SweepReport) {
     }
 }
 
+/// Builds the new `.gz` in `tmp`: a fresh file (`O_EXCL`, so a link planted
+/// at that name is removed, never written through), holding the old `.gz`
+/// (if any) and a new member for `plain`. Neither is read through a link.
 fn write_gz(plain: &Path, gz_path: &Path, tmp: &Path) -> io::Result<()> {
-    match fs::copy(gz_path, tmp) {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => drop(File::create(tmp)?),
+    match fs::remove_file(tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut out = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+    match open_regular(OpenOptions::new().read(true), gz_path) {
+        Ok(mut old) => {
+            io::copy(&mut old, &mut out)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let out = OpenOptions::new().append(true).open(tmp)?;
     let mut encoder = GzEncoder::new(out, Compression::default());
-    io::copy(&mut File::open(plain)?, &mut encoder)?;
+    io::copy(
+        &mut open_regular(OpenOptions::new().read(true), plain)?,
+        &mut encoder,
+    )?;
     encoder.finish()?.sync_all()
 }
 
@@ -392,10 +469,12 @@ mod tests {
         fs::read_to_string(path).unwrap()
     }
 
+    /// The names in `dir`, but the lock file.
     fn names(dir: &Path) -> BTreeSet<String> {
         fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != crate::sink::dir_lock::LOCK_FILE)
             .collect()
     }
 
@@ -410,7 +489,7 @@ mod tests {
     #[test]
     fn appends_go_to_the_file_of_their_day_and_keep_two_handles() {
         let dir = tempfile::tempdir().unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"a\n").unwrap();
         files.append(OCT_06 + 1, b"b\nc\n").unwrap();
         files.append(OCT_06 + 2, b"d\n").unwrap();
@@ -426,7 +505,7 @@ mod tests {
     fn existing_files_are_appended_to() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("events-2025-10-06.jsonl"), "{\"a\":1}\n").unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{\"b\":2}\n").unwrap();
         assert_eq!(read(&files.path_for(OCT_06)), "{\"a\":1}\n{\"b\":2}\n");
         assert_eq!(files.repairs(), Repairs::default());
@@ -440,7 +519,7 @@ mod tests {
             "{\"a\":1}\n{\"b\":2}",
         )
         .unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{\"c\":3}\n").unwrap();
         assert_eq!(
             read(&files.path_for(OCT_06)),
@@ -469,7 +548,7 @@ mod tests {
             "{\"torn\":\"no newline at all",
         )
         .unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{\"c\":3}\n").unwrap();
         files.append(OCT_06 + 1, b"{\"d\":4}\n").unwrap();
         assert_eq!(read(&files.path_for(OCT_06)), "{\"a\":1}\n{\"c\":3}\n");
@@ -493,7 +572,7 @@ mod tests {
             format!("{{}}\n{torn}"),
         )
         .unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{\"c\":3}\n").unwrap();
         assert_eq!(read(&files.path_for(OCT_06)), "{}\n{\"c\":3}\n");
         assert_eq!(files.repairs().torn_bytes_cut, torn.len() as u64);
@@ -519,7 +598,7 @@ mod tests {
             fs::write(dir.path().join(name), "{}\n").unwrap();
         }
         fs::create_dir(dir.path().join("events-2025-01-01.jsonl")).unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{}\n").unwrap();
         let today = crate::contract::date::day_number(2025, 10, 20).unwrap();
         let report = files.sweep(today, Some(7), false);
@@ -539,7 +618,7 @@ mod tests {
     fn no_retention_keeps_every_file() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("events-1999-01-01.jsonl"), "{}\n").unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         let report = files.sweep(OCT_06, None, false);
         assert!(report.deleted.is_empty() && report.errors.is_empty());
         assert_eq!(
@@ -551,7 +630,7 @@ mod tests {
     #[test]
     fn gzip_compresses_finished_days_and_appends_members() {
         let dir = tempfile::tempdir().unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{\"a\":1}\n").unwrap();
         files.append(OCT_06 + 1, b"{\"today\":1}\n").unwrap();
         let report = files.sweep(OCT_06 + 1, Some(14), true);
@@ -602,7 +681,7 @@ mod tests {
         for steps in 0..=3 {
             let dir = tempfile::tempdir().unwrap();
             crashed_compression(dir.path(), steps);
-            let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+            let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
             let report = files.sweep(OCT_06 + 1, None, true);
             let gz = dir.path().join("events-2025-10-06.jsonl.gz");
             assert!(report.errors.is_empty(), "{steps}: {report:?}");
@@ -626,7 +705,7 @@ mod tests {
         ] {
             fs::write(dir.path().join(name), "x").unwrap();
         }
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         let report = files.sweep(OCT_06 + 1, None, true);
         assert!(
             report.compressed.is_empty() && report.errors.is_empty(),
@@ -639,7 +718,7 @@ mod tests {
     fn a_removed_directory_is_recreated_by_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let log_dir = dir.path().join("logs");
-        let mut files = DailyFiles::open(&log_dir, "events").unwrap();
+        let mut files = DailyFiles::open(&log_dir, "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{\"a\":1}\n").unwrap();
         fs::remove_dir_all(&log_dir).unwrap();
         files.append(OCT_06, b"{\"b\":2}\n").unwrap();
@@ -649,7 +728,7 @@ mod tests {
     #[test]
     fn a_removed_file_is_reopened_by_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
-        let mut files = DailyFiles::open(dir.path(), "events").unwrap();
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
         files.append(OCT_06, b"{\"a\":1}\n").unwrap();
         fs::remove_file(files.path_for(OCT_06)).unwrap();
         files.append(OCT_06, b"{\"b\":2}\n").unwrap();
@@ -662,7 +741,7 @@ mod tests {
         let file = dir.path().join("plain-file");
         fs::write(&file, "x").unwrap();
         let bad = file.join("logs");
-        let err = DailyFiles::open(&bad, "events").unwrap_err();
+        let err = DailyFiles::open(&bad, "events", Duration::ZERO).unwrap_err();
         assert!(
             matches!(&err, Error::LogDir { path, .. } if *path == bad),
             "{err:?}"
@@ -675,14 +754,98 @@ mod tests {
     }
 
     #[test]
+    fn a_regular_file_as_the_directory_says_it_is_not_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        fs::write(&file, "x").unwrap();
+        let err = DailyFiles::open(&file, "events", Duration::ZERO).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "log directory {}: it exists and is not a directory",
+                file.display()
+            )
+        );
+        assert_eq!(read(&file), "x");
+    }
+
+    #[test]
+    fn an_empty_directory_path_is_a_config_error() {
+        let err = DailyFiles::open(Path::new(""), "events", Duration::ZERO).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: log_dir is empty: name a directory (\".\" for the working directory)"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_day_files_are_neither_repaired_nor_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("victim");
+        // A torn-looking tail: a repair would cut it.
+        fs::write(&target, "precious\nno newline").unwrap();
+        for day in [OCT_06 - 1, OCT_06] {
+            let link = dir.path().join(file_name("events", day));
+            std::os::unix::fs::symlink(&target, link).unwrap();
+        }
+        let mut files = DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
+        for day in [OCT_06 - 1, OCT_06] {
+            files.repair_if_exists(day).unwrap();
+            let err = files.append(day, b"{\"a\":1}\n").unwrap_err();
+            assert!(crate::sink::open::Refused::is(&err), "{err}");
+        }
+        assert_eq!(read(&target), "precious\nno newline");
+        assert_eq!(files.repairs(), Repairs::default());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_probe_never_writes_through_links_planted_at_guessable_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("victim");
+        fs::write(&target, "precious").unwrap();
+        let pid = std::process::id();
+        for name in [
+            format!(".events-probe-{pid}"),
+            format!(".events-probe-{}", pid + 1),
+        ] {
+            std::os::unix::fs::symlink(&target, dir.path().join(name)).unwrap();
+        }
+        DailyFiles::open(dir.path(), "events", Duration::ZERO).unwrap();
+        assert_eq!(read(&target), "precious");
+        // Only the planted links are left.
+        let left = names(dir.path());
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn compression_never_writes_through_a_link_planted_at_its_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("victim");
+        fs::write(&target, "precious").unwrap();
+        let plain = dir.path().join("events-2025-10-06.jsonl");
+        fs::write(&plain, "{\"a\":1}\n").unwrap();
+        let tmp = sibling(&plain, gz_tmp_name);
+        std::os::unix::fs::symlink(&target, &tmp).unwrap();
+        let gz = compress(&plain).unwrap();
+        assert_eq!(gunzip(&gz), "{\"a\":1}\n");
+        assert_eq!(read(&target), "precious");
+    }
+
+    #[test]
     fn a_bad_prefix_is_a_config_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            DailyFiles::open(dir.path(), ""),
+            DailyFiles::open(dir.path(), "", Duration::ZERO),
             Err(Error::Config(_))
         ));
         assert!(matches!(
-            DailyFiles::open(dir.path(), "a/b"),
+            DailyFiles::open(dir.path(), "a/b", Duration::ZERO),
             Err(Error::Config(_))
         ));
     }

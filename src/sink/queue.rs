@@ -72,6 +72,10 @@ pub(crate) enum Pushed {
     Queued { after_drops: u64 },
     /// Dropped: the queue was full (lossy mode).
     Full,
+    /// Dropped without waiting: the queue was full and the writer has given
+    /// up lines after write errors, with no write succeeding since (the
+    /// circuit breaker of lossless mode).
+    Failing,
     /// Dropped: the writer has shut down.
     Closed,
 }
@@ -95,6 +99,9 @@ struct State {
     writer_wants: Option<usize>,
     callers_waiting: usize,
     flushers_waiting: usize,
+    /// The writer gave up a batch and no write has succeeded since: callers
+    /// do not wait for room for lines that cannot be written.
+    failing: bool,
     closed: bool,
     /// Shutdown gave up waiting: the writer stops after its current write.
     abandoned: bool,
@@ -142,6 +149,9 @@ impl Queue {
                 st.dropped_since_marker += 1;
                 return Pushed::Full;
             }
+            if st.failing {
+                return Pushed::Failing;
+            }
             st.callers_waiting += 1;
             if st.writer_wants.is_some() {
                 self.has_lines.notify_one();
@@ -181,7 +191,17 @@ impl Queue {
     /// `wait` for some to arrive, then lingering up to [`LINGER`] for a batch
     /// of a quarter of the capacity, so that a busy queue is taken in large
     /// pieces and callers rarely pay for waking the writer.
-    pub(crate) fn take(&self, batch: &mut Batch, wait: Duration) -> Taken {
+    ///
+    /// Lines dropped since the last accepted one (lossy mode) get their
+    /// marker here, at the end of the batch: `marker(n)` gives its day and
+    /// bytes. So every drop is marked once the queue drains, and at shutdown
+    /// (the writer takes until the queue is closed and empty).
+    pub(crate) fn take(
+        &self,
+        batch: &mut Batch,
+        wait: Duration,
+        marker: impl FnOnce(u64) -> (i64, Vec<u8>),
+    ) -> Taken {
         batch.clear();
         let mut st = self.lock();
         st = self.wait_for(st, 1, Instant::now() + wait);
@@ -193,6 +213,12 @@ impl Queue {
             };
         }
         st = self.wait_for(st, (self.capacity / 4).max(1), Instant::now() + LINGER);
+        let drops = std::mem::take(&mut st.dropped_since_marker);
+        if drops > 0 {
+            let (day, line) = marker(drops);
+            st.pending.push(day, &line);
+            st.accepted += 1;
+        }
         std::mem::swap(&mut st.pending, batch);
         if st.callers_waiting > 0 {
             self.has_room.notify_all();
@@ -290,6 +316,16 @@ impl Queue {
         given_up
     }
 
+    /// The writer gave up a batch (`true`) or a write succeeded (`false`):
+    /// see [`Pushed::Failing`]. Waiting callers are let go at once.
+    pub(crate) fn set_failing(&self, failing: bool) {
+        let mut st = self.lock();
+        st.failing = failing;
+        if failing && st.callers_waiting > 0 {
+            self.has_room.notify_all();
+        }
+    }
+
     /// Whether [`abandon`](Self::abandon) was called.
     pub(crate) fn is_abandoned(&self) -> bool {
         self.lock().abandoned
@@ -304,6 +340,10 @@ mod tests {
         unreachable!("no drops in this test")
     }
 
+    fn no_drops(_: u64) -> (i64, Vec<u8>) {
+        unreachable!("no drops in this test")
+    }
+
     #[test]
     fn lines_of_different_days_become_separate_runs() {
         let q = Queue::new(1024, false);
@@ -311,7 +351,7 @@ mod tests {
         q.push(1, b"b\n", no_marker);
         q.push(2, b"c\n", no_marker);
         let mut batch = Batch::default();
-        assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Lines);
+        assert_eq!(q.take(&mut batch, Duration::ZERO, no_drops), Taken::Lines);
         let runs: Vec<_> = batch
             .slices()
             .map(|(r, b)| (r.day, r.lines, b.to_vec()))
@@ -320,11 +360,15 @@ mod tests {
             runs,
             vec![(1, 2, b"a\nb\n".to_vec()), (2, 1, b"c\n".to_vec())]
         );
-        assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Idle);
+        assert_eq!(q.take(&mut batch, Duration::ZERO, no_drops), Taken::Idle);
+    }
+
+    fn marker(n: u64) -> Vec<u8> {
+        format!("dropped {n}\n").into_bytes()
     }
 
     #[test]
-    fn lossy_queue_counts_drops_and_writes_a_marker_first() {
+    fn drops_after_the_last_accepted_line_are_marked_when_the_writer_takes() {
         let q = Queue::new(4, true);
         assert_eq!(
             q.push(1, b"abc\n", no_marker),
@@ -333,12 +377,47 @@ mod tests {
         assert_eq!(q.push(1, b"x\n", no_marker), Pushed::Full);
         assert_eq!(q.push(1, b"y\n", no_marker), Pushed::Full);
         let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO);
-        let pushed = q.push(1, b"z\n", |n| format!("dropped {n}\n").into_bytes());
-        assert_eq!(pushed, Pushed::Queued { after_drops: 2 });
-        q.take(&mut batch, Duration::ZERO);
-        assert_eq!(batch.buf, b"dropped 2\nz\n");
+        q.take(&mut batch, Duration::ZERO, |n| (2, marker(n)));
+        assert_eq!(batch.buf, b"abc\ndropped 2\n");
+        assert_eq!(batch.runs.iter().map(|r| r.day).collect::<Vec<_>>(), [1, 2]);
+        let pushed = q.push(1, b"z\n", no_marker);
+        assert_eq!(pushed, Pushed::Queued { after_drops: 0 });
+        q.take(&mut batch, Duration::ZERO, no_drops);
+        assert_eq!(batch.buf, b"z\n");
         assert_eq!(q.accepted(), 3);
+    }
+
+    #[test]
+    fn a_line_that_still_fits_after_drops_is_preceded_by_their_marker() {
+        let q = Queue::new(8, true);
+        q.push(1, b"abcdef\n", no_marker);
+        assert_eq!(q.push(1, b"xy\n", no_marker), Pushed::Full);
+        assert_eq!(q.push(1, b"zz\n", no_marker), Pushed::Full);
+        assert_eq!(q.push(1, b"q", marker), Pushed::Queued { after_drops: 2 });
+        let mut batch = Batch::default();
+        q.take(&mut batch, Duration::ZERO, no_drops);
+        assert_eq!(batch.buf, b"abcdef\ndropped 2\nq");
+        assert_eq!(q.accepted(), 3);
+    }
+
+    #[test]
+    fn while_writes_fail_a_full_lossless_queue_lets_callers_go_at_once() {
+        let q = std::sync::Arc::new(Queue::new(4, false));
+        q.push(1, b"abc\n", no_marker);
+        let q2 = q.clone();
+        let waiting = std::thread::spawn(move || q2.push(1, b"def\n", no_marker));
+        q.set_failing(true);
+        assert_eq!(waiting.join().unwrap(), Pushed::Failing);
+        assert_eq!(q.push(1, b"ghi\n", no_marker), Pushed::Failing);
+        // Room in the queue: lines are still taken, so the writer can try them.
+        let mut batch = Batch::default();
+        q.take(&mut batch, Duration::ZERO, no_drops);
+        assert_eq!(
+            q.push(1, b"jkl\n", no_marker),
+            Pushed::Queued { after_drops: 0 }
+        );
+        q.set_failing(false);
+        assert_eq!(q.accepted(), 2);
     }
 
     #[test]
@@ -350,9 +429,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert!(!caller.is_finished());
         let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO);
+        q.take(&mut batch, Duration::ZERO, no_drops);
         assert_eq!(caller.join().unwrap(), Pushed::Queued { after_drops: 0 });
-        q.take(&mut batch, Duration::from_secs(1));
+        q.take(&mut batch, Duration::from_secs(1), no_drops);
         assert_eq!(batch.buf, b"def\n");
     }
 
@@ -363,8 +442,14 @@ mod tests {
         q.close();
         assert_eq!(q.push(1, b"b\n", no_marker), Pushed::Closed);
         let mut batch = Batch::default();
-        assert_eq!(q.take(&mut batch, Duration::from_secs(5)), Taken::Lines);
-        assert_eq!(q.take(&mut batch, Duration::from_secs(5)), Taken::Closed);
+        assert_eq!(
+            q.take(&mut batch, Duration::from_secs(5), no_drops),
+            Taken::Lines
+        );
+        assert_eq!(
+            q.take(&mut batch, Duration::from_secs(5), no_drops),
+            Taken::Closed
+        );
     }
 
     #[test]
@@ -372,7 +457,7 @@ mod tests {
         let q = Queue::new(64, false);
         q.push(1, b"a\n", no_marker);
         let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO);
+        q.take(&mut batch, Duration::ZERO, no_drops);
         q.push(1, b"b\n", no_marker);
         q.push(2, b"c\n", no_marker);
         assert!(!q.is_abandoned());
@@ -381,7 +466,7 @@ mod tests {
         assert_eq!(q.push(1, b"d\n", no_marker), Pushed::Closed);
         // Only the batch the writer holds is outstanding.
         assert_eq!(q.wait_finished(3, Duration::ZERO), 1);
-        assert_eq!(q.take(&mut batch, Duration::ZERO), Taken::Closed);
+        assert_eq!(q.take(&mut batch, Duration::ZERO, no_drops), Taken::Closed);
     }
 
     #[test]

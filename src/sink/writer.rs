@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use crate::clock::{Clock, unix_millis};
 use crate::contract::date::day_of;
 use crate::diag::diag;
+use crate::layer::marker_line;
 use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::daily_files::DailyFiles;
+use crate::sink::open::Refused;
 use crate::sink::queue::{Batch, Queue, Run, Taken};
 use crate::stats::Counters;
 
@@ -26,6 +28,8 @@ pub(crate) struct WriterConfig {
     pub(crate) stderr: bool,
     /// Benchmarks: drop batches unwritten.
     pub(crate) discard: bool,
+    /// Tests: added to every write call (a slow disk).
+    pub(crate) delay: Duration,
 }
 
 /// Called with the clock's time (Unix ms) at every wake of the writer: the
@@ -48,6 +52,10 @@ pub(crate) struct Writer {
     on_tick: OnTick,
     cfg: WriterConfig,
     today: Option<i64>,
+    /// A batch was given up and no write has succeeded since (the breaker).
+    failing: bool,
+    /// A refused day file (symlink, not a regular file) was reported.
+    said_refused: bool,
 }
 
 impl Writer {
@@ -68,6 +76,8 @@ impl Writer {
             on_tick,
             cfg,
             today: None,
+            failing: false,
+            said_refused: false,
         }
     }
 
@@ -81,7 +91,12 @@ impl Writer {
     fn run(mut self) {
         let mut batch = Batch::default();
         loop {
-            let taken = self.queue.take(&mut batch, self.cfg.tick);
+            let (clock, own) = (&self.clock, &self.own);
+            let taken = self.queue.take(&mut batch, self.cfg.tick, |dropped| {
+                let now = unix_millis(clock.now());
+                Counters::add(&own.counters().lines_queued, 1);
+                (day_of(now), marker_line(now, dropped))
+            });
             self.on_tick();
             match taken {
                 Taken::Closed => return,
@@ -145,23 +160,25 @@ impl Writer {
             .store(repaired, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Writes one day's lines, retrying with backoff for `retry_for`.
-    /// Returns false if shutdown abandoned the retries (lines not counted).
+    /// Writes one day's lines, retrying with backoff for `retry_for` (not at
+    /// all for a refused file: a retry cannot help). Returns false if
+    /// shutdown abandoned the retries (lines not counted).
     fn write_run(&mut self, run: Run, bytes: &[u8]) -> bool {
         let give_up = Instant::now() + self.cfg.retry_for;
         let mut backoff = Duration::from_millis(10);
         loop {
+            if !self.cfg.delay.is_zero() {
+                thread::sleep(self.cfg.delay);
+            }
             let Err(err) = self.files.append(run.day, bytes) else {
                 Counters::add(&self.own.counters().lines_written, run.lines);
+                self.set_failing(false);
                 return true;
             };
             self.own.write_error();
-            if Instant::now() >= give_up {
-                diag(
-                    self.cfg.stderr,
-                    format_args!("gave up {} lines: {err}", run.lines),
-                );
-                self.own.dropped(DropReason::WriteFailed, run.lines);
+            let refused = Refused::is(&err);
+            if refused || Instant::now() >= give_up {
+                self.give_up(run.lines, &err, refused);
                 return true;
             }
             thread::sleep(backoff);
@@ -169,6 +186,31 @@ impl Writer {
                 return false;
             }
             backoff = (backoff * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    fn give_up(&mut self, lines: u64, err: &std::io::Error, refused: bool) {
+        if !refused {
+            diag(
+                self.cfg.stderr,
+                format_args!("gave up {lines} lines: {err}"),
+            );
+        } else if !self.said_refused {
+            self.said_refused = true;
+            diag(
+                self.cfg.stderr,
+                format_args!("{err}; its lines are not written (counted as write_failed)"),
+            );
+        }
+        self.own.dropped(DropReason::WriteFailed, lines);
+        self.set_failing(true);
+    }
+
+    /// Opens or closes the breaker (see `Pushed::Failing`) on a change.
+    fn set_failing(&mut self, failing: bool) {
+        if self.failing != failing {
+            self.failing = failing;
+            self.queue.set_failing(failing);
         }
     }
 }

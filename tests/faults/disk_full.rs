@@ -4,10 +4,11 @@
 //!
 //! The real thing needs `mount` (root with CAP_SYS_ADMIN): a 1 MiB tmpfs for
 //! the full disk, a read-only tmpfs mounted over the directory. Where
-//! mounting is not permitted the tests fall back to a day file that is a
-//! symlink to /dev/full (every write fails with ENOSPC) and to a directory
-//! replaced by a regular file, and say so on stderr (`EVT_TEST_NO_MOUNT=1`
-//! forces the fallbacks).
+//! mounting is not permitted the tests fall back to a directory where the day
+//! file should be (every open fails; the writer refuses symlinks, so a link
+//! to /dev/full is no longer a way in) and to a directory replaced by a
+//! regular file, and say so on stderr (`EVT_TEST_NO_MOUNT=1` forces the
+//! fallbacks).
 
 use crate::common;
 
@@ -102,7 +103,9 @@ fn count_by_evt(path: &Path) -> std::collections::BTreeMap<String, u64> {
 fn a_full_disk_counts_every_line_given_up_and_writing_resumes_when_space_returns() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(mnt) = Mount::tmpfs(&tmp.path().join("mnt"), "size=1m") else {
-        eprintln!("note: cannot mount a tmpfs here; falling back to a /dev/full day file");
+        eprintln!(
+            "note: cannot mount a tmpfs here; falling back to a day file that cannot be opened"
+        );
         return full_disk_fallback(tmp.path());
     };
     let logs = mnt.0.join("logs");
@@ -146,11 +149,11 @@ fn a_full_disk_counts_every_line_given_up_and_writing_resumes_when_space_returns
 fn full_disk_fallback(tmp: &Path) {
     let clock = ManualClock::at_ms(T0_MS);
     let day = day_file(tmp, "2025-10-06");
-    std::os::unix::fs::symlink("/dev/full", &day).unwrap();
+    std::fs::create_dir(&day).unwrap();
     let stats = with_layer(quick_retry(tmp, &clock), |guard| {
         emit("lost", 500, guard);
         assert_eq!(guard.stats().unwritten, 500);
-        std::fs::remove_file(&day).unwrap();
+        std::fs::remove_dir(&day).unwrap();
         emit("kept", 500, guard);
     });
     assert_eq!((stats.lines_written, stats.unwritten), (500, 500));

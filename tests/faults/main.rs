@@ -5,8 +5,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[cfg(target_os = "linux")]
+mod breaker;
 mod clock;
 mod crash;
 #[cfg(target_os = "linux")]
 mod disk_full;
+#[cfg(unix)]
+mod one_writer;
+#[cfg(unix)]
+mod outside_writes;
 mod shutdown;

@@ -266,10 +266,10 @@ fn removing_the_directory_while_running_recreates_it_and_keeps_writing() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_failing_file_counts_errors_and_unwritten_lines_then_recovers_by_itself() {
-    // A day file that is a symlink to /dev/full fails every write with ENOSPC.
+    // A directory where the day file should be: every open fails (EISDIR).
     let dir = tempfile::tempdir().unwrap();
     let path = day_file(dir.path(), "2025-10-06");
-    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    std::fs::create_dir(&path).unwrap();
     let clock = ManualClock::at_ms(T0_MS);
     let b = builder(dir.path(), &clock)
         .write_retry(std::time::Duration::from_millis(100))
@@ -283,8 +283,8 @@ fn a_failing_file_counts_errors_and_unwritten_lines_then_recovers_by_itself() {
         let failed = guard.stats();
         assert!(failed.write_errors >= 1, "{failed:?}");
         assert_eq!(failed.unwritten, 1);
-        // Space returns: the name now points at a regular file.
-        std::fs::remove_file(&path).unwrap();
+        // The obstacle goes: the writer creates the day file.
+        std::fs::remove_dir(&path).unwrap();
         info!(evt = "kept");
         guard.flush().unwrap();
     });

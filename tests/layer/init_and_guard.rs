@@ -101,7 +101,17 @@ fn a_guard_dropped_at_once_is_said_once_on_stderr() {
         for n in 0..3u64 {
             tracing::error!(evt = "openrouter_error", n, "lost");
         }
-        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        // The hidden lock file (`.evt-telemetry.lock`) is not a day file.
+        let files = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count();
         assert_eq!(files, 0, "no day file: nothing was written");
     }) else {
         return;
