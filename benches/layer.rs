@@ -29,6 +29,14 @@ fn emit_floor() {
     the_event!();
 }
 
+fn emit_loaded() {
+    the_event!();
+}
+
+fn emit_anchor_loaded() {
+    the_event!();
+}
+
 fn fmt_json() -> impl tracing::Subscriber + Send + Sync {
     tracing_subscriber::registry().with(
         fmt::layer()
@@ -137,9 +145,65 @@ fn event_without_evt(c: &mut Criterion) {
     drop(guard);
 }
 
+/// One busy-spinning thread per core, in this process, until dropped: the
+/// loaded machine of case 6, the same for both sides.
+struct Spinners {
+    stop: std::sync::Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Spinners {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        black_box(0u64);
+                    }
+                })
+            })
+            .collect();
+        Spinners { stop, threads }
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.drain(..).for_each(|t| t.join().unwrap());
+    }
+}
+
+/// Case 6: case 1 while every core also runs a busy-spinning thread. Prints
+/// how often a caller waited for room in the queue, per 100,000 events.
+fn format_only_under_load(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("6_format_only_under_load");
+    let (ours, guard) = ours(dir.path(), false);
+    let spinners = Spinners::start();
+    dispatcher::with_default(&ours, || {
+        g.bench_function("evt_layer", |b| b.iter(emit_loaded))
+    });
+    let anchor = Dispatch::new(fmt_json());
+    dispatcher::with_default(&anchor, || {
+        g.bench_function("fmt_json", |b| b.iter(emit_anchor_loaded))
+    });
+    drop(spinners);
+    g.finish();
+    let stats = guard.shutdown();
+    let per_100k = stats.queue_waits as f64 * 100_000.0 / stats.lines_queued.max(1) as f64;
+    eprintln!(
+        "case 6: {} of {} events waited for the queue ({per_100k:.3} per 100,000)",
+        stats.queue_waits, stats.lines_queued
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = format_only, log_and_metrics, event_without_evt
+    targets = format_only, log_and_metrics, event_without_evt, format_only_under_load
 }
 criterion_main!(benches);

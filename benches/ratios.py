@@ -12,9 +12,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
 CASES = [
     ("1_format_only", "evt_layer", "fmt_json", "<= 0.20"),
     ("1_format_only", "floor_noop_layer", "fmt_json", "(floor)"),
-    ("2_log_and_3_metrics", "evt_layer", "fmt_json_alone", "<= 0.35"),
+    ("2_log_and_3_metrics", "evt_layer", "fmt_json_alone", "<= 0.30"),
     ("2_log_and_3_metrics", "evt_layer", "fmt_json_plus_macros", "(info)"),
     ("3_event_without_evt", "evt_layer", "no_layer_wants_it", "<= 1.25"),
+    ("6_format_only_under_load", "evt_layer", "fmt_json", "<= 0.25"),
 ]
 
 

@@ -31,6 +31,9 @@ use crate::sink::daily_files::DailyFiles;
 use crate::sink::queue::Queue;
 use crate::sink::writer::{OnTick, Writer, WriterConfig};
 
+/// The default of [`TelemetryBuilder::queue_max_bytes`].
+const DEFAULT_QUEUE_MAX: usize = 32 << 20;
+
 /// Entry point: `Telemetry::builder()`.
 #[derive(Debug, Clone, Copy)]
 pub struct Telemetry;
@@ -55,6 +58,7 @@ impl Telemetry {
 /// | [`gzip_finished_days`](Self::gzip_finished_days) | off |
 /// | [`max_line_bytes`](Self::max_line_bytes) | 64 KiB |
 /// | [`queue_capacity_bytes`](Self::queue_capacity_bytes) | 512 KiB |
+/// | [`queue_max_bytes`](Self::queue_max_bytes) | 32 MiB (or `queue_capacity_bytes` if larger) |
 /// | [`lossy`](Self::lossy) | off (callers wait when the queue is full) |
 /// | [`flush_interval`](Self::flush_interval) | 200 ms |
 /// | [`write_retry`](Self::write_retry) | 1 s |
@@ -81,6 +85,7 @@ pub struct TelemetryBuilder {
     gzip: bool,
     max_line_bytes: usize,
     queue_bytes: usize,
+    queue_max_bytes: Option<usize>,
     lossy: bool,
     flush_interval: Duration,
     write_retry: Duration,
@@ -118,6 +123,7 @@ impl TelemetryBuilder {
             gzip: false,
             max_line_bytes: 64 * 1024,
             queue_bytes: 512 * 1024,
+            queue_max_bytes: None,
             lossy: false,
             flush_interval: Duration::from_millis(200),
             write_retry: Duration::from_secs(1),
@@ -186,11 +192,29 @@ impl TelemetryBuilder {
     }
 
     /// Bytes of lines the queue holds before callers wait (or, when lossy,
-    /// drop). At least `max_line_bytes`. Defaults to 512 KiB (about 2,500
-    /// lines of 200 bytes); the writer holds at most one more such batch, so
-    /// memory stays under twice this.
+    /// drop) while the writer is writing. At least `max_line_bytes`.
+    /// Defaults to 512 KiB (about 2,500 lines of 200 bytes). The writer takes
+    /// a batch once a quarter of it is queued (or 5 ms after the first line).
     pub fn queue_capacity_bytes(mut self, bytes: usize) -> Self {
         self.queue_bytes = bytes;
+        self
+    }
+
+    /// How far the queue may grow, `queue_capacity_bytes` at a time, while
+    /// the writer has been woken but has no CPU yet (a busy machine): callers
+    /// then go on instead of waiting on the scheduler. A writer busy writing
+    /// (a slow disk) still makes callers wait at `queue_capacity_bytes`.
+    /// After a small batch the queue is back to its base size and returns
+    /// the memory. At least `queue_capacity_bytes`; memory stays under twice
+    /// this (the queue and the writer's batch). Defaults to 32 MiB, or
+    /// `queue_capacity_bytes` if that is larger.
+    ///
+    /// ```
+    /// let b = evt_telemetry::TelemetryBuilder::new().queue_max_bytes(4 << 20);
+    /// # drop(b);
+    /// ```
+    pub fn queue_max_bytes(mut self, bytes: usize) -> Self {
+        self.queue_max_bytes = Some(bytes);
         self
     }
 
@@ -497,7 +521,8 @@ impl TelemetryBuilder {
         let own = engine.self_metrics().clone();
         let restore = Restore::start(&engine, &files.path_for(today), today, &own, self.stderr)
             .map_err(log_dir)?;
-        let queue = Arc::new(Queue::new(self.queue_bytes, self.lossy));
+        let max = (self.queue_max_bytes).unwrap_or(DEFAULT_QUEUE_MAX.max(self.queue_bytes));
+        let queue = Arc::new(Queue::new(self.queue_bytes, max, self.lossy));
         let ticks = engine.clone();
         let on_tick = OnTick(Box::new(move |now_ms| ticks.tick(now_ms)));
         let mut writer = Writer::new(
@@ -627,6 +652,12 @@ impl TelemetryBuilder {
             return bad(format!(
                 "max_line_bytes {} is below 1024",
                 self.max_line_bytes
+            ));
+        }
+        if let Some(max) = self.queue_max_bytes.filter(|&max| max < self.queue_bytes) {
+            return bad(format!(
+                "queue_max_bytes {max} is below queue_capacity_bytes {}",
+                self.queue_bytes
             ));
         }
         if self.queue_bytes < self.max_line_bytes {

@@ -247,9 +247,15 @@ impl EvtLayer {
     fn enqueue(&self, day: i64, ts_ms: i64, line: &[u8]) {
         let inner = &*self.inner;
         match inner.queue.push(day, line, |n| marker_line(ts_ms, n)) {
-            Pushed::Queued { after_drops } => {
-                let queued = 1 + u64::from(after_drops > 0);
-                Counters::add(&inner.own.counters().lines_queued, queued);
+            Pushed::Queued {
+                after_drops,
+                waited,
+            } => {
+                let counters = inner.own.counters();
+                Counters::add(&counters.lines_queued, 1 + u64::from(after_drops > 0));
+                if waited {
+                    Counters::add(&counters.queue_waits, 1);
+                }
             }
             Pushed::Full => inner.own.dropped(DropReason::QueueFull, 1),
             Pushed::Failing => inner.own.dropped(DropReason::WriteFailed, 1),

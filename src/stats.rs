@@ -37,6 +37,10 @@ pub struct Stats {
     /// Lines of today's file naming a daily-sum event that could not be read
     /// back at start-up (not UTF-8, or not a contract line): skipped.
     pub restore_lines_skipped: u64,
+    /// Calls that waited for room in the (lossless) queue: the writer was
+    /// writing and the queue full. See
+    /// [`queue_max_bytes`](crate::TelemetryBuilder::queue_max_bytes).
+    pub queue_waits: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -53,6 +57,7 @@ pub(crate) struct Counters {
     pub(crate) files_deleted: AtomicU64,
     pub(crate) files_compressed: AtomicU64,
     pub(crate) restore_lines_skipped: AtomicU64,
+    pub(crate) queue_waits: AtomicU64,
 }
 
 impl Counters {
@@ -73,6 +78,7 @@ impl Counters {
             files_deleted: self.files_deleted.load(Relaxed),
             files_compressed: self.files_compressed.load(Relaxed),
             restore_lines_skipped: self.restore_lines_skipped.load(Relaxed),
+            queue_waits: self.queue_waits.load(Relaxed),
         }
     }
 }

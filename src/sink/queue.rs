@@ -4,7 +4,17 @@
 //! the writer swaps the whole buffer out and writes it in one call per day
 //! file. The lock is held only for a `memcpy`; nobody is woken unless they
 //! are actually waiting (a futex wake costs more than the copy).
+//!
+//! The queue holds `base` bytes, and grows by `base` at a time up to `max`
+//! while the writer is *not* writing: it has been woken but has no CPU yet
+//! (a busy machine), and a caller waiting for it would wait on the
+//! scheduler, not on the disk. While the writer is writing, a full queue
+//! makes callers wait (lossless) or drop (lossy) as before, so a slow disk
+//! still pushes back and a burst to disk does not grow memory. Each batch the
+//! writer takes puts the limit back to `base`, and after a small batch the
+//! writer gives large buffers back ([`Batch::recycle`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -49,6 +59,17 @@ impl Batch {
         self.runs.clear();
     }
 
+    /// Empties a written batch; after one of at most `base` bytes, gives
+    /// back a buffer a backlog grew past twice that, so the queue's memory
+    /// returns to its base size.
+    pub(crate) fn recycle(&mut self, base: usize) {
+        let small = self.buf.len() <= base;
+        self.clear();
+        if small && self.buf.capacity() > 2 * base {
+            self.buf.shrink_to(base);
+        }
+    }
+
     fn push(&mut self, day: i64, line: &[u8]) {
         self.buf.extend_from_slice(line);
         match self.runs.last_mut() {
@@ -68,8 +89,9 @@ impl Batch {
 /// What happened to a pushed line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
-    /// Queued; `after_drops` lines had been dropped before it (lossy mode).
-    Queued { after_drops: u64 },
+    /// Queued; `after_drops` lines had been dropped before it (lossy mode);
+    /// `waited`: the caller waited for room (lossless mode).
+    Queued { after_drops: u64, waited: bool },
     /// Dropped: the queue was full (lossy mode).
     Full,
     /// Dropped without waiting: the queue was full and the writer has given
@@ -91,6 +113,9 @@ pub(crate) enum Taken {
 #[derive(Debug, Default)]
 struct State {
     pending: Batch,
+    /// Bytes the queue holds now: `base`, or more while the writer lags for
+    /// want of a CPU (see the module docs).
+    room: usize,
     /// Lines ever accepted, and lines the writer has finished with.
     accepted: u64,
     finished: u64,
@@ -115,20 +140,39 @@ pub(crate) struct Queue {
     has_lines: Condvar,
     has_room: Condvar,
     progress: Condvar,
-    capacity: usize,
+    /// The writer is in a write (set without the lock, read under it).
+    writing: AtomicBool,
+    base: usize,
+    max: usize,
     lossy: bool,
 }
 
 impl Queue {
-    pub(crate) fn new(capacity: usize, lossy: bool) -> Self {
+    /// A queue of `base` bytes that may grow to `max` (see the module docs).
+    pub(crate) fn new(base: usize, max: usize, lossy: bool) -> Self {
         Queue {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                room: base,
+                ..State::default()
+            }),
             has_lines: Condvar::new(),
             has_room: Condvar::new(),
             progress: Condvar::new(),
-            capacity,
+            writing: AtomicBool::new(false),
+            base,
+            max: max.max(base),
             lossy,
         }
+    }
+
+    /// The size the queue returns to.
+    pub(crate) fn base(&self) -> usize {
+        self.base
+    }
+
+    /// The writer starts (`true`) or ends a write.
+    pub(crate) fn set_writing(&self, on: bool) {
+        self.writing.store(on, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -144,7 +188,12 @@ impl Queue {
         marker: impl FnOnce(u64) -> Vec<u8>,
     ) -> Pushed {
         let mut st = self.lock();
-        while !st.closed && !self.has_room_for(&st, line.len()) {
+        let mut waited = false;
+        while !st.closed && !Self::has_room_for(&st, line.len()) {
+            if st.room < self.max && !self.writing.load(Ordering::Relaxed) {
+                st.room = (st.room + self.base).min(self.max);
+                continue;
+            }
             if self.lossy {
                 st.dropped_since_marker += 1;
                 return Pushed::Full;
@@ -153,6 +202,7 @@ impl Queue {
                 return Pushed::Failing;
             }
             st.callers_waiting += 1;
+            waited = true;
             if st.writer_wants.is_some() {
                 self.has_lines.notify_one();
             }
@@ -179,17 +229,20 @@ impl Queue {
             st.writer_wants = None;
             self.has_lines.notify_one();
         }
-        Pushed::Queued { after_drops }
+        Pushed::Queued {
+            after_drops,
+            waited,
+        }
     }
 
-    fn has_room_for(&self, st: &State, len: usize) -> bool {
+    fn has_room_for(st: &State, len: usize) -> bool {
         // An empty queue takes any single line, so no line is too big to ever fit.
-        st.pending.buf.is_empty() || st.pending.buf.len() + len <= self.capacity
+        st.pending.buf.is_empty() || st.pending.buf.len() + len <= st.room
     }
 
     /// Swaps the pending lines into `batch` (cleared first), waiting up to
     /// `wait` for some to arrive, then lingering up to [`LINGER`] for a batch
-    /// of a quarter of the capacity, so that a busy queue is taken in large
+    /// of a quarter of the base size, so that a busy queue is taken in large
     /// pieces and callers rarely pay for waking the writer.
     ///
     /// Lines dropped since the last accepted one (lossy mode) get their
@@ -212,7 +265,7 @@ impl Queue {
                 Taken::Idle
             };
         }
-        st = self.wait_for(st, (self.capacity / 4).max(1), Instant::now() + LINGER);
+        st = self.wait_for(st, (self.base / 4).max(1), Instant::now() + LINGER);
         let drops = std::mem::take(&mut st.dropped_since_marker);
         if drops > 0 {
             let (day, line) = marker(drops);
@@ -220,6 +273,8 @@ impl Queue {
             st.accepted += 1;
         }
         std::mem::swap(&mut st.pending, batch);
+        // Back to the base size: it grows again only if the writer lags again.
+        st.room = self.base;
         if st.callers_waiting > 0 {
             self.has_room.notify_all();
         }
@@ -346,7 +401,7 @@ mod tests {
 
     #[test]
     fn lines_of_different_days_become_separate_runs() {
-        let q = Queue::new(1024, false);
+        let q = Queue::new(1024, 1024, false);
         q.push(1, b"a\n", no_marker);
         q.push(1, b"b\n", no_marker);
         q.push(2, b"c\n", no_marker);
@@ -369,10 +424,13 @@ mod tests {
 
     #[test]
     fn drops_after_the_last_accepted_line_are_marked_when_the_writer_takes() {
-        let q = Queue::new(4, true);
+        let q = Queue::new(4, 4, true);
         assert_eq!(
             q.push(1, b"abc\n", no_marker),
-            Pushed::Queued { after_drops: 0 }
+            Pushed::Queued {
+                after_drops: 0,
+                waited: false
+            }
         );
         assert_eq!(q.push(1, b"x\n", no_marker), Pushed::Full);
         assert_eq!(q.push(1, b"y\n", no_marker), Pushed::Full);
@@ -381,7 +439,13 @@ mod tests {
         assert_eq!(batch.buf, b"abc\ndropped 2\n");
         assert_eq!(batch.runs.iter().map(|r| r.day).collect::<Vec<_>>(), [1, 2]);
         let pushed = q.push(1, b"z\n", no_marker);
-        assert_eq!(pushed, Pushed::Queued { after_drops: 0 });
+        assert_eq!(
+            pushed,
+            Pushed::Queued {
+                after_drops: 0,
+                waited: false
+            }
+        );
         q.take(&mut batch, Duration::ZERO, no_drops);
         assert_eq!(batch.buf, b"z\n");
         assert_eq!(q.accepted(), 3);
@@ -389,11 +453,17 @@ mod tests {
 
     #[test]
     fn a_line_that_still_fits_after_drops_is_preceded_by_their_marker() {
-        let q = Queue::new(8, true);
+        let q = Queue::new(8, 8, true);
         q.push(1, b"abcdef\n", no_marker);
         assert_eq!(q.push(1, b"xy\n", no_marker), Pushed::Full);
         assert_eq!(q.push(1, b"zz\n", no_marker), Pushed::Full);
-        assert_eq!(q.push(1, b"q", marker), Pushed::Queued { after_drops: 2 });
+        assert_eq!(
+            q.push(1, b"q", marker),
+            Pushed::Queued {
+                after_drops: 2,
+                waited: false
+            }
+        );
         let mut batch = Batch::default();
         q.take(&mut batch, Duration::ZERO, no_drops);
         assert_eq!(batch.buf, b"abcdef\ndropped 2\nq");
@@ -402,7 +472,7 @@ mod tests {
 
     #[test]
     fn while_writes_fail_a_full_lossless_queue_lets_callers_go_at_once() {
-        let q = std::sync::Arc::new(Queue::new(4, false));
+        let q = std::sync::Arc::new(Queue::new(4, 4, false));
         q.push(1, b"abc\n", no_marker);
         let q2 = q.clone();
         let waiting = std::thread::spawn(move || q2.push(1, b"def\n", no_marker));
@@ -414,7 +484,10 @@ mod tests {
         q.take(&mut batch, Duration::ZERO, no_drops);
         assert_eq!(
             q.push(1, b"jkl\n", no_marker),
-            Pushed::Queued { after_drops: 0 }
+            Pushed::Queued {
+                after_drops: 0,
+                waited: false
+            }
         );
         q.set_failing(false);
         assert_eq!(q.accepted(), 2);
@@ -422,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_full_lossless_queue_makes_the_caller_wait_for_the_writer() {
-        let q = std::sync::Arc::new(Queue::new(4, false));
+        let q = std::sync::Arc::new(Queue::new(4, 4, false));
         q.push(1, b"abc\n", no_marker);
         let q2 = q.clone();
         let caller = std::thread::spawn(move || q2.push(1, b"def\n", no_marker));
@@ -430,14 +503,71 @@ mod tests {
         assert!(!caller.is_finished());
         let mut batch = Batch::default();
         q.take(&mut batch, Duration::ZERO, no_drops);
-        assert_eq!(caller.join().unwrap(), Pushed::Queued { after_drops: 0 });
+        assert_eq!(
+            caller.join().unwrap(),
+            Pushed::Queued {
+                after_drops: 0,
+                waited: true
+            }
+        );
         q.take(&mut batch, Duration::from_secs(1), no_drops);
         assert_eq!(batch.buf, b"def\n");
     }
 
+    const QUEUED: Pushed = Pushed::Queued {
+        after_drops: 0,
+        waited: false,
+    };
+
+    #[test]
+    fn a_full_queue_grows_by_its_base_up_to_the_max_while_the_writer_is_not_writing() {
+        let q = Queue::new(4, 12, true);
+        for line in [b"abc\n", b"def\n", b"ghi\n"] {
+            assert_eq!(q.push(1, line, no_marker), QUEUED);
+        }
+        // 12 bytes queued: the max is reached, so a lossy queue drops now.
+        assert_eq!(q.push(1, b"jkl\n", no_marker), Pushed::Full);
+        let mut batch = Batch::default();
+        q.take(&mut batch, Duration::ZERO, |n| (1, marker(n)));
+        assert_eq!(batch.buf, b"abc\ndef\nghi\ndropped 1\n");
+        // The writer took the backlog: back to the base size.
+        assert_eq!(q.lock().room, 4);
+    }
+
+    #[test]
+    fn while_the_writer_writes_a_full_queue_stays_at_its_base() {
+        let q = Queue::new(4, 12, true);
+        q.set_writing(true);
+        assert_eq!(q.push(1, b"abc\n", no_marker), QUEUED);
+        assert_eq!(q.push(1, b"def\n", no_marker), Pushed::Full);
+        q.set_writing(false);
+        assert_eq!(
+            q.push(1, b"ghi\n", marker),
+            Pushed::Queued {
+                after_drops: 1,
+                waited: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_buffer_a_backlog_grew_is_given_back_after_a_small_batch() {
+        let mut batch = Batch::default();
+        batch.push(1, &[b'x'; 4096]);
+        batch.recycle(256);
+        assert!(
+            batch.buf.capacity() >= 4096,
+            "a large batch keeps its buffer"
+        );
+        batch.clear();
+        batch.push(1, b"small\n");
+        batch.recycle(256);
+        assert!(batch.buf.capacity() <= 512, "{}", batch.buf.capacity());
+    }
+
     #[test]
     fn closing_wakes_the_writer_and_refuses_new_lines() {
-        let q = Queue::new(64, false);
+        let q = Queue::new(64, 64, false);
         q.push(1, b"a\n", no_marker);
         q.close();
         assert_eq!(q.push(1, b"b\n", no_marker), Pushed::Closed);
@@ -454,7 +584,7 @@ mod tests {
 
     #[test]
     fn abandoning_gives_up_pending_lines_and_counts_them_finished() {
-        let q = Queue::new(64, false);
+        let q = Queue::new(64, 64, false);
         q.push(1, b"a\n", no_marker);
         let mut batch = Batch::default();
         q.take(&mut batch, Duration::ZERO, no_drops);
@@ -471,7 +601,7 @@ mod tests {
 
     #[test]
     fn waiting_for_progress_reports_what_is_outstanding() {
-        let q = Queue::new(64, false);
+        let q = Queue::new(64, 64, false);
         q.push(1, b"a\n", no_marker);
         q.push(1, b"b\n", no_marker);
         q.finished(1);

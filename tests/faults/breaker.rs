@@ -18,6 +18,7 @@ fn small_queue(dir: &std::path::Path, clock: &ManualClock) -> TelemetryBuilder {
     builder(dir, clock)
         .max_line_bytes(1024)
         .queue_capacity_bytes(4096)
+        .queue_max_bytes(4096)
         .write_retry(Duration::from_millis(100))
         .stderr_diagnostics(false)
 }

@@ -107,6 +107,7 @@ fn lossy_mode_counts_exactly_what_it_dropped_and_writes_markers() {
         .lossy(true)
         .max_line_bytes(1024)
         .queue_capacity_bytes(4096)
+        .queue_max_bytes(4096)
         .build()
         .unwrap();
     let subscriber =

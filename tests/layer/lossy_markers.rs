@@ -49,6 +49,7 @@ fn markers_add_up_to_the_drops_after_every_drained_burst_and_at_shutdown() {
         .lossy(true)
         .max_line_bytes(1024)
         .queue_capacity_bytes(4096)
+        .queue_max_bytes(4096)
         .build()
         .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::layer::SubscriberExt::with(
