@@ -4,7 +4,9 @@
 //!
 //! Usage: `instructions CASE N` emits the event N times (after 1,000 to warm
 //! up) through our layer with discarded lines; CASE 1 has no rules, CASE 2
-//! the three rules of `layer.rs`'s case 2 under a local Prometheus recorder.
+//! the three rules of `layer.rs`'s case 2 under a local Prometheus recorder,
+//! CASE 4 the same with exemplars (labelled `model`) on the counter, as the
+//! preset keeps them for this event, CASE 5 on the counter and the histogram.
 //! `instructions redact K N` redacts bench text K (`common/redact_texts.rs`)
 //! N times. Without arguments (as `cargo bench` runs it) it does a few of each.
 
@@ -41,7 +43,11 @@ fn run_case(case: u32, n: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let _local = metrics::set_default_local_recorder(&recorder);
-    let (dispatch, guard) = common::ours(dir.path(), case == 2);
+    let exemplars = (case as usize).saturating_sub(3);
+    let (dispatch, guard) = match exemplars {
+        0 => common::ours(dir.path(), case == 2),
+        n => common::ours_with(dir.path(), true, n),
+    };
     tracing::dispatcher::with_default(&dispatch, || {
         run_events(1_000);
         run_events(n);
@@ -65,7 +71,9 @@ fn main() {
             n.parse().expect("N: a count"),
         ),
         _ => {
-            (1..=2).for_each(|case| run_case(case, 100));
+            [1, 2, 4, 5]
+                .into_iter()
+                .for_each(|case| run_case(case, 100));
             (0..redact_texts::redact_texts().len()).for_each(|k| run_redact(k, 100));
         }
     }

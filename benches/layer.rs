@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
-use common::{ours, the_event};
+use common::{ours, ours_with, the_event};
 use tracing::dispatcher::{self, Dispatch};
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
@@ -34,6 +34,10 @@ fn emit_loaded() {
 }
 
 fn emit_anchor_loaded() {
+    the_event!();
+}
+
+fn emit_exemplars() {
     the_event!();
 }
 
@@ -96,6 +100,12 @@ fn log_and_metrics(c: &mut Criterion) {
     let mut g = c.benchmark_group("2_log_and_3_metrics");
     let (ours, guard) = ours(dir.path(), true);
     dispatcher::with_default(&ours, || g.bench_function("evt_layer", |b| b.iter(emit)));
+    drop(guard);
+    // The same rules, the counter keeping exemplars (as the preset does).
+    let (ours, guard) = ours_with(dir.path(), true, 1);
+    dispatcher::with_default(&ours, || {
+        g.bench_function("evt_layer_exemplars", |b| b.iter(emit_exemplars))
+    });
     let anchor = Dispatch::new(fmt_json());
     dispatcher::with_default(&anchor, || {
         g.bench_function("fmt_json_plus_macros", |b| {

@@ -110,7 +110,11 @@ impl Sim {
     }
 }
 
-fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
+fn call_openrouter(sim: &Sim, rng: &mut Rng, job: u64, attempt: u32) -> bool {
+    // Exemplar fields of the preset: an OpenMetrics exemplar names them, so
+    // a dot on a latency or error panel finds these lines.
+    let (paper_id, request_id) = (format!("paper-{job}"), format!("req-{job:x}-{attempt}"));
+    let (paper_id, request_id) = (paper_id.as_str(), request_id.as_str());
     let (model, median, price_in, price_out) = MODELS[rng.below(MODELS.len() as u64) as usize];
     let latency_s = rng.latency(median);
     let roll = rng.unit();
@@ -146,6 +150,8 @@ fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
             cost_usd,
             outcome = "success",
             status = 200u64,
+            paper_id,
+            request_id,
             "call ok"
         );
         return true;
@@ -162,6 +168,8 @@ fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
         cost_usd = 0.0,
         outcome = "error",
         status = status as u64,
+        paper_id,
+        request_id,
         "call failed"
     );
     let critical = matches!(status, 401 | 402);
@@ -183,6 +191,8 @@ fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
         model,
         critical,
         authorization,
+        paper_id,
+        request_id,
         "{msg}{sent_with}"
     );
     false
@@ -192,9 +202,9 @@ fn call_openrouter(sim: &Sim, rng: &mut Rng) -> bool {
 fn translate(sim: &Sim, rng: &mut Rng, job: u64) -> u64 {
     let started = rng.latency(3.0);
     let mut events = 0;
-    for _ in 0..3 {
+    for attempt in 1..=3 {
         events += 2;
-        if call_openrouter(sim, rng) {
+        if call_openrouter(sim, rng, job, attempt) {
             info!(
                 evt = "translation_done",
                 component = COMPONENT,

@@ -90,6 +90,12 @@ pub(crate) fn recorder_installed() -> bool {
     metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
 }
 
+const EXEMPLARS_CUT: Def = Def {
+    name: "telemetry_exemplars_cut_total",
+    labels: &["metric"],
+    help: "Exemplars whose label values were cut to the 128 characters OpenMetrics allows, by metric",
+};
+
 /// The self-metric gauge of the time the layer was built.
 const START_TIME: &str = "telemetry_start_time_seconds";
 const START_TIME_HELP: &str =
@@ -100,7 +106,7 @@ const START_TIME_HELP: &str =
 pub(crate) const EXPORTER_CONNECTIONS: &str = "telemetry_exporter_connections_total";
 
 /// Every self-metric's name: rules may not use them.
-pub(crate) const NAMES: [&str; 7] = [
+pub(crate) const NAMES: [&str; 8] = [
     EVENTS.name,
     START_TIME,
     DROPPED.name,
@@ -108,14 +114,27 @@ pub(crate) const NAMES: [&str; 7] = [
     REJECTED.name,
     OVERFLOW.name,
     EXPORTER_CONNECTIONS,
+    EXEMPLARS_CUT.name,
 ];
 
 /// Every label name the self-metrics use.
 pub(crate) fn label_names() -> impl Iterator<Item = &'static str> {
-    [&EVENTS, &DROPPED, &WRITE_ERRORS, &REJECTED, &OVERFLOW]
-        .into_iter()
-        .flat_map(|def| def.labels.iter().copied())
-        .chain(["outcome"])
+    [
+        &EVENTS,
+        &DROPPED,
+        &WRITE_ERRORS,
+        &REJECTED,
+        &OVERFLOW,
+        &EXEMPLARS_CUT,
+    ]
+    .into_iter()
+    .flat_map(|def| def.labels.iter().copied())
+    .chain(["outcome"])
+}
+
+/// The self-metrics with a unit, and the unit.
+pub(crate) fn units() -> impl Iterator<Item = (&'static str, &'static str)> {
+    [(START_TIME, "seconds")].into_iter()
 }
 
 static METADATA: Metadata<'static> =
@@ -134,6 +153,8 @@ pub(crate) struct SelfMetrics {
     pub(crate) rejected: SeriesTable,
     /// `telemetry_label_overflow_total{metric}`.
     pub(crate) overflow: SeriesTable,
+    /// `telemetry_exemplars_cut_total{metric}`.
+    pub(crate) exemplars_cut: SeriesTable,
     /// When the layer was built (Unix seconds, `f64` bits).
     started: AtomicU64,
     init: Once,
@@ -161,6 +182,7 @@ impl SelfMetrics {
             write_errors: table(&WRITE_ERRORS, 1),
             rejected: table(&REJECTED, 8 * metrics + 8),
             overflow: table(&OVERFLOW, metrics + 1),
+            exemplars_cut: table(&EXEMPLARS_CUT, metrics + 1),
             started: AtomicU64::new(0),
             init: Once::new(),
         }
@@ -229,7 +251,14 @@ impl SelfMetrics {
 
     fn describe(&self) {
         metrics::with_recorder(|r| {
-            for def in [&EVENTS, &DROPPED, &WRITE_ERRORS, &REJECTED, &OVERFLOW] {
+            for def in [
+                &EVENTS,
+                &DROPPED,
+                &WRITE_ERRORS,
+                &REJECTED,
+                &OVERFLOW,
+                &EXEMPLARS_CUT,
+            ] {
                 r.describe_counter(KeyName::from(def.name), None, SharedString::from(def.help));
             }
             r.describe_gauge(

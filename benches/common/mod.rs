@@ -26,6 +26,20 @@ pub(crate) use the_event;
 /// Our layer with discarded lines, with case 2's three rules (4-label
 /// counter, histogram, daily sum) when `rules` is true.
 pub fn ours(dir: &std::path::Path, rules: bool) -> (Dispatch, Guard) {
+    ours_with(dir, rules, 0)
+}
+
+/// Case 2's layer with `exemplars` of its rules keeping exemplars labelled
+/// by `model` (the cost of [`MetricRule::exemplar`]): 1 is the counter, as
+/// the preset's `openrouter_errors_total`; 2 adds the histogram.
+pub fn ours_with(dir: &std::path::Path, rules: bool, exemplars: usize) -> (Dispatch, Guard) {
+    let fields = |n: usize| {
+        if exemplars >= n {
+            &["model"][..]
+        } else {
+            &[][..]
+        }
+    };
     let mut b = Telemetry::builder()
         .log_dir(dir)
         .discard_lines_for_benchmarks(true);
@@ -35,13 +49,15 @@ pub fn ours(dir: &std::path::Path, rules: bool) -> (Dispatch, Guard) {
                 MetricRule::counter("openrouter_errors_total")
                     .on("openrouter_error")
                     .labels(["status", "code", "component", "model"])
-                    .help("Errors"),
+                    .help("Errors")
+                    .exemplar(fields(1).iter().copied()),
             )
             .rule(
                 MetricRule::histogram("openrouter_error_status")
                     .on("openrouter_error")
                     .value("status")
-                    .help("Status histogram (bench)"),
+                    .help("Status histogram (bench)")
+                    .exemplar(fields(2).iter().copied()),
             )
             .rule(
                 MetricRule::daily_sum("daily_error_status")

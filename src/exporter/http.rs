@@ -5,11 +5,11 @@
 use std::str::FromStr;
 
 use crate::error::Error;
+use crate::exporter::openmetrics::{PROMETHEUS_TEXT, wants_openmetrics};
 use crate::exporter::outcome::Outcome;
 
 /// The longest request head read; longer ones get `431`.
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Where the head in `buf` ends (just past its blank line), looking only at
 /// bytes from `from` on (less the two a line end can span). A bare LF ends a
@@ -37,12 +37,14 @@ pub(crate) fn may_be_request(buf: &[u8]) -> bool {
     line.iter().all(|&b| matches!(b, b' '..=b'~' | b'\r'))
 }
 
-/// A request line and the one header we look at.
+/// A request line and the headers we look at.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Request<'a> {
     pub(crate) method: &'a str,
     pub(crate) target: &'a str,
     pub(crate) host: Option<&'a str>,
+    /// The first `Accept` header: it picks OpenMetrics or the text format.
+    pub(crate) accept: Option<&'a str>,
 }
 
 /// Parses a complete head (as delimited by [`head_end`]); `None` when it is
@@ -55,8 +57,11 @@ pub(crate) fn parse_head(head: &[u8]) -> Option<Request<'_>> {
     if parts.next().is_some() || method.is_empty() || !version.starts_with("HTTP/1.") {
         return None;
     }
-    let mut host = None;
+    let (mut host, mut accept) = (None, None);
     for (name, value) in lines.filter_map(|l| l.split_once(':')) {
+        if name.eq_ignore_ascii_case("accept") && accept.is_none() {
+            accept = Some(value.trim_matches([' ', '\t']));
+        }
         if name.eq_ignore_ascii_case("host") {
             if host.is_some() {
                 return None;
@@ -68,14 +73,16 @@ pub(crate) fn parse_head(head: &[u8]) -> Option<Request<'_>> {
         method,
         target,
         host,
+        accept,
     })
 }
 
 /// What to do with a request.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Route {
-    /// Render the exposition (without the body for `HEAD`).
-    Metrics { head_only: bool },
+    /// Render the exposition (without the body for `HEAD`): OpenMetrics
+    /// text when the `Accept` header prefers it.
+    Metrics { head_only: bool, openmetrics: bool },
     /// Send this response.
     Reply(Vec<u8>),
 }
@@ -95,7 +102,16 @@ pub(crate) fn route(head: &[u8], hosts: &[HostName]) -> (Route, Outcome) {
         return (Route::Reply(error(405)), Outcome::Served);
     }
     match req.target.split('?').next() {
-        Some("/metrics" | "/") => (Route::Metrics { head_only }, Outcome::Served),
+        Some("/metrics" | "/") => {
+            let openmetrics = wants_openmetrics(req.accept);
+            (
+                Route::Metrics {
+                    head_only,
+                    openmetrics,
+                },
+                Outcome::Served,
+            )
+        }
         _ => (
             Route::Reply(response(404, b"not found\n", head_only)),
             Outcome::Served,
@@ -138,10 +154,20 @@ pub(crate) fn error(status: u16) -> Vec<u8> {
 /// A complete `Connection: close` response.
 pub(crate) fn response(status: u16, body: &[u8], head_only: bool) -> Vec<u8> {
     let content_type = if status == 200 {
-        CONTENT_TYPE
+        PROMETHEUS_TEXT
     } else {
         "text/plain; charset=utf-8"
     };
+    typed_response(status, content_type, body, head_only)
+}
+
+/// [`response`] with its `Content-Type`.
+pub(crate) fn typed_response(
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
+) -> Vec<u8> {
     let allow = if status == 405 {
         "Allow: GET, HEAD\r\n"
     } else {
@@ -268,6 +294,7 @@ mod tests {
                 method: "GET",
                 target: "/metrics?x=1",
                 host: Some("a.b:9000"),
+                accept: Some("*/*"),
             })
         );
         assert_eq!(
@@ -295,11 +322,36 @@ mod tests {
         let r = |head: &str, hosts: &[HostName]| route(head.as_bytes(), hosts);
         assert_eq!(
             r("GET /metrics HTTP/1.1\r\n\r\n", &[]),
-            (Route::Metrics { head_only: false }, Outcome::Served)
+            (
+                Route::Metrics {
+                    head_only: false,
+                    openmetrics: false
+                },
+                Outcome::Served
+            )
+        );
+        assert_eq!(
+            r(
+                "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n",
+                &[]
+            ),
+            (
+                Route::Metrics {
+                    head_only: false,
+                    openmetrics: true
+                },
+                Outcome::Served
+            )
         );
         assert_eq!(
             r("HEAD /?a HTTP/1.0\r\n\r\n", &[]),
-            (Route::Metrics { head_only: true }, Outcome::Served)
+            (
+                Route::Metrics {
+                    head_only: true,
+                    openmetrics: false
+                },
+                Outcome::Served
+            )
         );
         assert_eq!(
             r("GET /x HTTP/1.1\r\n\r\n", &[]),

@@ -64,7 +64,7 @@ pub(crate) struct Conn {
 #[derive(Debug)]
 enum State {
     Head { buf: Vec<u8> },
-    Render { head_only: bool },
+    Render { head_only: bool, openmetrics: bool },
     Write { out: Vec<u8>, at: usize },
     Linger,
 }
@@ -126,9 +126,13 @@ pub(crate) fn render_loop(shared: &Shared, work: &Mutex<Receiver<Conn>>, inbox: 
     loop {
         let next = work.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(mut conn) = next else { return };
-        if let State::Render { head_only } = conn.state {
-            let body = shared.render();
-            let out = http::response(200, body.as_bytes(), head_only);
+        if let State::Render {
+            head_only,
+            openmetrics,
+        } = conn.state
+        {
+            let (content_type, body) = shared.respond_metrics(openmetrics);
+            let out = http::typed_response(200, content_type, body.as_bytes(), head_only);
             conn.begin(State::Write { out, at: 0 }, shared.limits.reply);
             conn.write_now(shared);
         }
@@ -370,8 +374,14 @@ impl Conn {
         let (route, outcome) = http::route(&buf[..head_len], &shared.limits.hosts);
         self.outcome = outcome;
         match route {
-            Route::Metrics { head_only } => {
-                self.state = State::Render { head_only };
+            Route::Metrics {
+                head_only,
+                openmetrics,
+            } => {
+                self.state = State::Render {
+                    head_only,
+                    openmetrics,
+                };
                 Next::Render
             }
             Route::Reply(out) => self.write(shared, out),

@@ -7,6 +7,7 @@ pub(crate) mod exposition;
 mod http;
 mod ip_net;
 mod listener;
+pub(crate) mod openmetrics;
 mod outcome;
 
 use std::fmt;
@@ -14,7 +15,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -27,9 +28,13 @@ use crate::exporter::exposition::finish_exposition;
 pub(crate) use crate::exporter::http::HostName;
 pub(crate) use crate::exporter::ip_net::IpNet;
 use crate::exporter::listener::{Inbox, Poller, accept_loop, render_loop};
+use crate::exporter::openmetrics::{
+    OPENMETRICS_TEXT, OpenMetricsInfo, PROMETHEUS_TEXT, to_openmetrics,
+};
 use crate::exporter::outcome::ConnectionCounters;
 use crate::rules::check::check_label_name;
 use crate::rules::engine::MetricsEngine;
+use crate::rules::exemplars::Exemplars;
 
 const WORKERS: usize = 4;
 
@@ -109,6 +114,7 @@ impl Limits {
 /// | request | answer |
 /// |---|---|
 /// | `GET /metrics`, `GET /` | `200`, `text/plain; version=0.0.4; charset=utf-8` |
+/// | the same, `Accept` preferring `application/openmetrics-text` | `200`, `application/openmetrics-text; version=1.0.0; charset=utf-8` |
 /// | `HEAD` of those | the same headers, no body |
 /// | any other path | `404` |
 /// | any other method | `405` |
@@ -123,6 +129,20 @@ impl Limits {
 /// by name and series by labels, counters with fractional values (costs)
 /// are typed `counter`, and every histogram rule renders real `_bucket`
 /// series, so the output passes `promtool check metrics` without warnings.
+///
+/// # Exemplars
+///
+/// A scraper that prefers `application/openmetrics-text` (Prometheus does)
+/// gets OpenMetrics 1.0 text: counter families named without `_total` in
+/// `# TYPE`/`# HELP` (samples keep it), `# UNIT` where a rule's unit ends
+/// the metric name, `# EOF` at the end, and the exemplars of the rules that
+/// name exemplar fields ([`MetricRule::exemplar`](crate::MetricRule::exemplar)):
+/// after each histogram bucket the most recent event that fell into it,
+/// after each counter sample the most recent event that incremented it, as
+/// `# {paper_id="paper-7"} 0.42 1759758190.123` (its fields, the observed
+/// value, its `ts`). Prometheus stores them when started with
+/// `--enable-feature=exemplar-storage`. Anything else gets the Prometheus
+/// text format, unchanged.
 ///
 /// It listens on `127.0.0.1:9000` unless told otherwise: never on all
 /// interfaces unless asked. To let a remote Prometheus scrape it, either
@@ -159,6 +179,8 @@ struct Shared {
     /// The origin of the poller's 10 ms grid.
     epoch: Instant,
     stop: AtomicBool,
+    /// Units and exemplars for OpenMetrics text (set by `install`).
+    openmetrics: OnceLock<(OpenMetricsInfo, Arc<Exemplars>)>,
     /// Wakes the upkeep thread early on stop.
     upkeep_stop: (Mutex<bool>, Condvar),
 }
@@ -182,11 +204,36 @@ impl PrometheusExporter {
     pub fn render(&self) -> String {
         self.shared.render()
     }
+
+    /// The OpenMetrics text, with exemplars, a scrape preferring
+    /// `application/openmetrics-text` would get now.
+    pub fn render_openmetrics(&self) -> String {
+        self.shared.render_openmetrics()
+    }
 }
 
 impl Shared {
     fn render(&self) -> String {
         finish_exposition(&self.handle.render(), &self.float_counters)
+    }
+
+    fn render_openmetrics(&self) -> String {
+        let text = self.render();
+        match self.openmetrics.get() {
+            Some((info, exemplars)) => to_openmetrics(&text, info, &exemplars.snapshot()),
+            None => to_openmetrics(&text, &OpenMetricsInfo::default(), &[]),
+        }
+    }
+
+    /// The content type and body of `/metrics`: OpenMetrics text when the
+    /// request's `Accept` header prefers it (see `openmetrics::wants_openmetrics`),
+    /// else the Prometheus text format.
+    pub(crate) fn respond_metrics(&self, openmetrics: bool) -> (&'static str, String) {
+        if openmetrics {
+            (OPENMETRICS_TEXT, self.render_openmetrics())
+        } else {
+            (PROMETHEUS_TEXT, self.render())
+        }
     }
 
     fn peer_allowed(&self, peer: IpAddr) -> bool {
@@ -306,6 +353,11 @@ pub(crate) fn install(
 ) -> Result<PrometheusExporter, Error> {
     let recorder = build_recorder(cfg, engine)?;
     let exporter = serve(&recorder, cfg, engine.catalogue().float_counters())?;
+    let info = OpenMetricsInfo {
+        units: engine.catalogue().units(),
+        global_labels: cfg.global_labels.iter().map(|(k, _)| k.clone()).collect(),
+    };
+    let _ = (exporter.shared.openmetrics).set((info, Arc::clone(engine.exemplars())));
     metrics::set_global_recorder(recorder)
         .map_err(|_| Error::AlreadyInstalled("metrics recorder"))?;
     // Describe the metrics and create the zero series now, so the first
@@ -346,6 +398,7 @@ pub(crate) fn serve(
         counters: ConnectionCounters::register(recorder),
         epoch: Instant::now(),
         stop: AtomicBool::new(false),
+        openmetrics: OnceLock::new(),
         upkeep_stop: (Mutex::new(false), Condvar::new()),
     });
     let (poller, acceptor) = start_listener(listener, &shared)?;
@@ -518,6 +571,35 @@ mod tests {
         );
         let again = get(exporter.local_addr(), "/?x=1").1;
         assert_eq!(again, body.replace(&served(0), &served(1)));
+    }
+
+    #[test]
+    fn scrapers_preferring_openmetrics_get_it() {
+        let exporter = running(&local_cfg());
+        let accept =
+            "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{accept}\r\n\r\n");
+        let (head, body) = http(exporter.local_addr(), &request);
+        assert_eq!(
+            head,
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close",
+                body.len()
+            )
+        );
+        assert!(
+            body.contains("# HELP x X\n# TYPE x counter\nx_total 3\n")
+                && body.ends_with("\n# EOF\n"),
+            "{body}"
+        );
+        assert!(!body.contains("\n\n"), "{body}");
+        let head_only = request.replacen("GET", "HEAD", 1);
+        let (head, body) = http(exporter.local_addr(), &head_only);
+        assert!(
+            head.contains("Content-Type: application/openmetrics-text; version=1.0.0"),
+            "{head}"
+        );
+        assert_eq!(body, "");
     }
 
     /// The value of `telemetry_exporter_connections_total{outcome}` now.

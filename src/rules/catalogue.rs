@@ -23,6 +23,13 @@ impl Catalogue<'_> {
         float.map(|m| m.name.clone()).collect()
     }
 
+    /// Every metric with a unit, and the unit, self-metrics included.
+    pub(crate) fn units(&self) -> Vec<(String, String)> {
+        let own = crate::self_metrics::units().map(|(n, u)| (n.to_string(), u.to_string()));
+        let rules = (self.0.iter()).filter_map(|m| Some((m.name.clone(), m.unit.clone()?)));
+        own.chain(rules).collect()
+    }
+
     /// Every label name any metric uses, self-metrics included.
     pub(crate) fn label_names(&self) -> Vec<String> {
         let mut names: Vec<String> = crate::self_metrics::label_names()

@@ -7,6 +7,9 @@ use crate::error::Error;
 use crate::rules::compile::{label_names, rule_error};
 use crate::rules::rule::{Kind, MetricRule};
 
+/// The most UTF-8 characters of an exemplar's label names and values together (OpenMetrics 1.0).
+pub(crate) const MAX_EXEMPLAR_CHARS: usize = 128;
+
 // === one rule ===
 
 pub(crate) fn check_rule(rule: &MetricRule) -> Result<(), Error> {
@@ -24,6 +27,35 @@ pub(crate) fn check_rule(rule: &MetricRule) -> Result<(), Error> {
     check_value(rule).map_err(bad)?;
     check_labels(rule).map_err(bad)?;
     check_options(rule).map_err(bad)?;
+    check_exemplar(rule).map_err(bad)?;
+    Ok(())
+}
+
+/// Exemplar fields: counters and histograms only, valid distinct label
+/// names that leave room for a value each within the OpenMetrics limit.
+fn check_exemplar(rule: &MetricRule) -> Result<(), String> {
+    if rule.exemplar.is_empty() {
+        return Ok(());
+    }
+    if !matches!(rule.kind, Kind::Counter | Kind::Histogram) {
+        let k = rule.kind.as_str();
+        return Err(format!(
+            "`exemplar` is only for counters and histograms, not a {k}"
+        ));
+    }
+    for (i, field) in rule.exemplar.iter().enumerate() {
+        check_label_name(field).map_err(|m| format!("exemplar {m}"))?;
+        if rule.exemplar[..i].contains(field) {
+            return Err(format!("exemplar field {field:?} is given twice"));
+        }
+    }
+    let needed: usize = rule.exemplar.iter().map(|f| f.chars().count() + 1).sum();
+    if needed > MAX_EXEMPLAR_CHARS {
+        return Err(format!(
+            "exemplar fields {:?} need {needed} characters with one per value, more than the {MAX_EXEMPLAR_CHARS} OpenMetrics allows",
+            rule.exemplar
+        ));
+    }
     Ok(())
 }
 

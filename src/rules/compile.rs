@@ -98,6 +98,8 @@ pub(crate) struct RuleDef {
     pub(crate) sources: Vec<LabelSource>,
     /// Label values (in the metric's label order) to create at zero.
     pub(crate) precreate: Vec<Vec<String>>,
+    /// Fields labelling the metric's exemplars; empty for none.
+    pub(crate) exemplar: Vec<String>,
 }
 
 /// All rules, checked and merged.
@@ -279,6 +281,7 @@ fn rule_def(rule: &MetricRule, metric: usize, labels: &[String]) -> RuleDef {
         value: rule.value.clone(),
         sources,
         precreate,
+        exemplar: rule.exemplar.clone(),
     }
 }
 
@@ -612,6 +615,45 @@ mod tests {
             )
         };
         assert_eq!(sources, [want("a"), want("b"), want("c")]);
+    }
+
+    #[test]
+    fn exemplar_fields_that_cannot_work_are_refused_naming_the_metric() {
+        let long: Vec<String> = (0..10).map(|i| format!("exemplar_field_{i:02}")).collect();
+        let cases = [
+            (
+                MetricRule::gauge("g").on("e").value("v").exemplar(["id"]),
+                "`exemplar` is only for counters and histograms, not a gauge",
+            ),
+            (
+                MetricRule::daily_sum("d")
+                    .on("e")
+                    .value("v")
+                    .exemplar(["id"]),
+                "`exemplar` is only for counters and histograms, not a daily_sum",
+            ),
+            (
+                c("a_total").exemplar(["id", "id"]),
+                "exemplar field \"id\" is given twice",
+            ),
+            (
+                c("a_total").exemplar(["request-id"]),
+                "exemplar label name \"request-id\" does not match [a-zA-Z_][a-zA-Z0-9_]*",
+            ),
+            (
+                c("a_total").exemplar(long.clone()),
+                &format!(
+                    "exemplar fields {long:?} need 180 characters with one per value, more than the 128 OpenMetrics allows"
+                ),
+            ),
+        ];
+        for (rule, want) in cases {
+            let name = rule.name.clone();
+            assert_eq!(one(rule), (name, want.to_string()));
+        }
+        let fits: Vec<String> = (0..7).map(|i| format!("exemplar_field_{i:02}")).collect();
+        let ok = compile(vec![c("a_total").exemplar(fits.clone())], 10).expect("fits");
+        assert_eq!(ok.rules[0].exemplar, fits);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::rules::catalogue::Catalogue;
 use crate::rules::compile::{self, LabelSource, MetricDef, MetricKind, RuleDef, level_bit};
 use crate::rules::daily::DailySums;
+use crate::rules::exemplars::{Exemplars, Slots};
 use crate::rules::plan::{Fields, INLINE_FIELDS, PlanLabel, Plans, RulePlan};
 use crate::rules::recent::{LastEvents, Recent, RecentMemory};
 use crate::rules::rule::{Kind, MetricRule};
@@ -36,6 +37,7 @@ struct At {
     mode: Mode,
     group: usize,
     stamp: Option<u64>,
+    ts_ms: i64,
 }
 
 /// Metric rules, ready to run on events.
@@ -56,6 +58,7 @@ pub(crate) struct MetricsEngine {
     /// resolved (so they reach the recorder the events go to).
     restored: Mutex<RestoredSums>,
     recent: RecentMemory,
+    exemplars: Arc<Exemplars>,
 }
 
 /// Daily sums read back from today's file, kept until the handles are
@@ -111,6 +114,7 @@ impl MetricsEngine {
             .filter(|&i| compiled.metrics[i].kind == MetricKind::DailySum)
             .collect();
         let n = compiled.metrics.len();
+        let exemplars = Arc::new(Exemplars::new(&compiled.metrics, &compiled.rules));
         Ok(MetricsEngine {
             own: Arc::new(SelfMetrics::new(default_max_series.max(1), n)),
             metrics: compiled.metrics,
@@ -123,12 +127,18 @@ impl MetricsEngine {
             said_no_recorder: AtomicBool::new(false),
             restored: Mutex::new(RestoredSums::default()),
             recent: RecentMemory::default(),
+            exemplars,
         })
     }
 
     /// What the rules declare, for the exporter.
     pub(crate) fn catalogue(&self) -> Catalogue<'_> {
         Catalogue(&self.metrics)
+    }
+
+    /// The exemplars the rules keep, for the exporter's OpenMetrics text.
+    pub(crate) fn exemplars(&self) -> &Arc<Exemplars> {
+        &self.exemplars
     }
 }
 
@@ -275,6 +285,9 @@ impl MetricsEngine {
         if has_fields {
             self.own.overflow.precreate([m.name.as_str()]);
         }
+        if self.exemplars.table(i).is_some() {
+            self.own.exemplars_cut.precreate([m.name.as_str()]);
+        }
     }
 }
 
@@ -319,6 +332,7 @@ impl MetricsEngine {
             mode: Mode::Live,
             group,
             stamp,
+            ts_ms: ev.ts_unix_ms(),
         };
         for &i in rules.rules.iter() {
             self.apply(i, &fields, &at, recent);
@@ -372,9 +386,67 @@ impl MetricsEngine {
         if at.mode == Mode::Restore {
             return self.keep_restored(plan, fields, update, at.day, recent);
         }
-        match self.remembered(i, plan, at, recent) {
+        let remembered = self.remembered(i, plan, at, recent);
+        let known = remembered.is_some();
+        match remembered {
             Some(h) => self.update(h, plan.kind, update, at.day),
             None => self.apply_by_table(i, fields, update, at, recent),
+        }
+        if !plan.exemplar.is_empty() {
+            self.keep_exemplar(i, plan, fields, (update, known), at, recent);
+        }
+    }
+
+    /// Keeps the event as the exemplar of its series (or bucket), when one
+    /// of the rule's exemplar fields is present. `known`: the series' handle
+    /// was this thread's remembered one.
+    #[inline(never)]
+    fn keep_exemplar(
+        &self,
+        i: usize,
+        plan: &RulePlan,
+        fields: &Fields<'_, '_>,
+        (update, known): (Update, bool),
+        at: &At,
+        recent: &mut Recent,
+    ) {
+        let Some(table) = self.exemplars.table(plan.metric) else {
+            return;
+        };
+        let present = (plan.exemplar.iter().enumerate())
+            .filter_map(|(k, slot)| Some((k, fields.get(*slot)?)));
+        if present.clone().next().is_none() {
+            return;
+        }
+        let value = match update {
+            Update::One => 1.0,
+            Update::Value(v) => v,
+        };
+        let names = &plan.exemplar_names;
+        let cut = match remembered_exemplars(i, known, recent) {
+            Some(slots) => table.record(slots, names, present, value, at.ts_ms),
+            None => {
+                fill_key(&mut recent.key, plan, fields);
+                let Some(slots) = table.slots_for(&recent.key) else {
+                    return;
+                };
+                let cut = table.record(&slots, names, present, value, at.ts_ms);
+                // Remembered with the stamp of the handle remembered for the
+                // same label values, so one check serves both.
+                let stamp = recent.series.get(i).and_then(Option::as_ref).map(|s| s.1);
+                if let (Some(stamp), Some(remember)) = (stamp, recent.exemplars.get_mut(i))
+                    && (known || Some(stamp) == at.stamp)
+                {
+                    *remember = Some((slots, stamp));
+                }
+                cut
+            }
+        };
+        if cut {
+            let key = &mut recent.key;
+            key.clear();
+            key.push_str(&self.metrics[plan.metric].name);
+            self.own.exemplars_cut.with_handle(key, increment_by_one);
         }
     }
 
@@ -519,6 +591,18 @@ impl MetricsEngine {
     }
 }
 
+/// Rule `i`'s exemplar slots as this thread last found them, if they were
+/// found with the handle it remembers and that handle is `known` (current).
+#[inline]
+fn remembered_exemplars(i: usize, known: bool, recent: &Recent) -> Option<&Slots> {
+    if !known {
+        return None;
+    }
+    let (_, handle_at) = recent.series.get(i)?.as_ref()?;
+    let (slots, made_at) = recent.exemplars.get(i)?.as_ref()?;
+    (made_at == handle_at).then_some(slots)
+}
+
 /// The label values of one update of `plan`'s rule, in `key`.
 fn fill_key(key: &mut LabelKey, plan: &RulePlan, fields: &Fields<'_, '_>) {
     key.clear();
@@ -634,6 +718,7 @@ impl MetricsEngine {
             mode: Mode::Restore,
             group,
             stamp: None,
+            ts_ms: ev.ts_unix_ms(),
         };
         let daily = |i: &&usize| self.metrics[self.rules[**i].metric].kind == MetricKind::DailySum;
         for &i in rules.rules.iter().filter(daily) {

@@ -43,6 +43,8 @@ struct MetricToml {
     max_series: Option<usize>,
     #[serde(default)]
     precreate: Vec<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    exemplar: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -158,6 +160,7 @@ fn into_rule(m: MetricToml) -> Result<MetricRule, String> {
     rule.unit = m.unit;
     rule.buckets = m.buckets;
     rule.max_series = m.max_series;
+    rule.exemplar = m.exemplar;
     for entry in m.precreate {
         let sets = expand(entry).ok_or_else(|| {
             format!(
@@ -231,7 +234,7 @@ mod tests {
             .to_string();
         let known = &err[err.find("expected one of").expect("the known keys")..];
         let keys: Vec<&str> = known.split('`').skip(1).step_by(2).collect();
-        assert_eq!(keys.len(), 13, "{err}");
+        assert_eq!(keys.len(), 14, "{err}");
         for key in keys {
             let written = format!("\n{key} = ");
             assert!(readme_schema().contains(&written), "the README omits {key}");
@@ -274,6 +277,7 @@ when = [{ field = "outcome", equals = "success" }, { field = "ratio", equals = 0
 value = "latency_s"
 unit = "seconds"
 buckets = [0.5, 1.0]
+exemplar = ["paper_id", "run_id"]
 
 [[metric]]
 name = "d_usd"
@@ -301,7 +305,8 @@ value = "cost_usd"
                 .when("ratio", "0.5")
                 .value("latency_s")
                 .unit("seconds")
-                .buckets([0.5, 1.0]),
+                .buckets([0.5, 1.0])
+                .exemplar(["paper_id", "run_id"]),
             MetricRule::daily_sum("d_usd")
                 .on("call")
                 .when("outcome", "error")

@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod compile;
 pub(crate) mod daily;
 pub(crate) mod engine;
+pub(crate) mod exemplars;
 pub(crate) mod from_toml;
 pub(crate) mod plan;
 pub(crate) mod recent;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use crate::capture::value::{EventView, FieldValue};
 use crate::rules::compile::{LabelSource, MetricDef, RuleDef};
+use crate::rules::exemplars::Names;
 use crate::rules::rule::Kind;
 
 /// Fields looked up up front per event, without allocating; an `evt` whose
@@ -41,6 +42,10 @@ pub(crate) struct RulePlan {
     pub(crate) labels: Box<[PlanLabel]>,
     /// Each field label's position in [`EvtRules::label_fields`], in label order.
     pub(crate) label_refs: Box<[usize]>,
+    /// The slots of the exemplar fields (empty: no exemplars).
+    pub(crate) exemplar: Box<[usize]>,
+    /// The exemplar fields' names, in the same order.
+    pub(crate) exemplar_names: Names,
 }
 
 /// Where one label value comes from.
@@ -117,6 +122,12 @@ impl RulePlan {
                 LabelSource::Static(v) => PlanLabel::Static(v.clone()),
             })
             .collect();
+        let exemplar = rule.exemplar.iter().map(|f| slot(f)).collect();
+        let exemplar_names = rule
+            .exemplar
+            .iter()
+            .map(|f| Box::from(f.as_str()))
+            .collect();
         let label_refs = labels.iter().filter_map(|l| match l {
             PlanLabel::Field(slot) => Some(position_of(&mut group.label_fields, *slot)),
             PlanLabel::Static(_) => None,
@@ -129,6 +140,8 @@ impl RulePlan {
             value,
             label_refs: label_refs.collect(),
             labels,
+            exemplar,
+            exemplar_names,
         }
     }
 }

@@ -8,6 +8,7 @@ use thread_local::ThreadLocal;
 
 use crate::capture::value::{EventView, FieldValue};
 use crate::contract::level::LineLevel;
+use crate::rules::exemplars::Slots;
 use crate::rules::plan::Plans;
 use crate::rules::series::{Handle, LabelKey, MAX_LABEL_BYTES};
 use crate::words::bytes_eq;
@@ -30,6 +31,7 @@ impl RecentMemory {
             RefCell::new(Recent {
                 labels: plans.groups.iter().map(|_| Default::default()).collect(),
                 series: vec![None; rules],
+                exemplars: vec![None; rules],
                 ..Recent::default()
             })
         };
@@ -54,6 +56,9 @@ pub(crate) struct Recent {
     /// Per rule: the handle last found, and the stamp of the label values
     /// it was found for (see [`RecentLabels`]).
     pub(crate) series: Vec<Option<(Handle, u64)>>,
+    /// Per rule: the exemplar slots last found (for rules with exemplar
+    /// fields), and the stamp of the label values they were found for.
+    pub(crate) exemplars: Vec<Option<(Slots, u64)>>,
 }
 
 /// The `telemetry_events_total` series this thread counted last, and the

@@ -58,6 +58,7 @@ impl Kind {
 /// | [`buckets`](Self::buckets) | by unit or name: seconds → 0.05 … 300, `usd` → 0.0001 … 10, else 1 … 100,000 |
 /// | [`max_series`](Self::max_series) | the telemetry builder's default (1,000) |
 /// | [`precreate`](Self::precreate) | none |
+/// | [`exemplar`](Self::exemplar) | none: no exemplars |
 ///
 /// # Names
 ///
@@ -112,6 +113,7 @@ impl Kind {
 /// max_series = 1000
 /// # A list of values stands for each of them: here 2 label sets.
 /// precreate = [{ status = 429, code = "rate_limited", model = ["a", "b"] }]
+/// exemplar = ["request_id"]            # counters and histograms only
 /// ```
 ///
 /// `when` and `precreate` values may be strings, integers, floats or booleans,
@@ -162,6 +164,7 @@ pub struct MetricRule {
     pub(crate) buckets: Option<Vec<f64>>,
     pub(crate) max_series: Option<usize>,
     pub(crate) precreate: Vec<Vec<(String, String)>>,
+    pub(crate) exemplar: Vec<String>,
 }
 
 // === impl MetricRule: constructors ===
@@ -182,6 +185,7 @@ impl MetricRule {
             buckets: None,
             max_series: None,
             precreate: Vec::new(),
+            exemplar: Vec::new(),
         }
     }
 
@@ -336,6 +340,36 @@ impl MetricRule {
                 .collect::<Vec<_>>()
         });
         self.precreate.extend(sets);
+        self
+    }
+
+    /// Event or span fields whose values label this rule's
+    /// [OpenMetrics exemplars](crate::PrometheusExporter#exemplars): each
+    /// histogram bucket keeps the most recent event that fell into it, each
+    /// counter series the most recent event that incremented it, with its
+    /// (redacted) field values, the observed value and the event's `ts`.
+    /// Appends to earlier calls.
+    ///
+    /// Defaults to none: the rule records no exemplars and costs nothing
+    /// more. Only for counters and histograms; the field names plus one
+    /// character per value must fit the 128 characters OpenMetrics allows
+    /// an exemplar's labels, or `build()` refuses the rule.
+    ///
+    /// ```
+    /// use evt_telemetry::MetricRule;
+    ///
+    /// let rule = MetricRule::histogram("translation_latency_seconds")
+    ///     .on("translation_done")
+    ///     .value("latency_s")
+    ///     .exemplar(["paper_id"]);
+    /// assert_eq!(rule, rule.clone());
+    /// ```
+    pub fn exemplar<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exemplar.extend(fields.into_iter().map(Into::into));
         self
     }
 }

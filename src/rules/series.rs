@@ -96,6 +96,11 @@ impl LabelKey {
             .map(|(s, &e)| self.text.get(s..e as usize).unwrap_or(""))
     }
 
+    /// The values' text and where each ends: the key's identity.
+    pub(crate) fn parts(&self) -> (&str, &[u32]) {
+        (&self.text, &self.ends)
+    }
+
     fn matches(&self, entry: &Entry) -> bool {
         entry.ends.len() == self.ends.len()
             && entry.ends.iter().zip(self.ends.iter()).all(|(x, y)| x == y)

@@ -26,6 +26,22 @@ pub fn get(addr: impl ToSocketAddrs, path: &str) -> io::Result<Response> {
     )
 }
 
+/// [`get`] with extra request headers (name, value).
+pub fn get_with(
+    addr: impl ToSocketAddrs,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<Response> {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n"),
+    )
+}
+
 /// `POST path` with a JSON `body` on `addr`, read like [`get`].
 pub fn post_json(addr: impl ToSocketAddrs, path: &str, body: &str) -> io::Result<Response> {
     request(

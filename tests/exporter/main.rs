@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod exemplars_from_the_layer;
 mod exporter_serves_metrics;
 mod exposition_injection;
 mod label_flood;

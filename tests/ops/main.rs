@@ -8,6 +8,7 @@ mod common;
 mod alert_rules_promtool;
 mod dashboards_match_grafana_schema;
 mod dashboards_queries_parse;
+mod exemplars_end_to_end;
 mod first_incident_pages_once;
 mod grafana_alerts_match_prometheus_rules;
 mod log_shipping_configs;

@@ -36,6 +36,7 @@ pub const CATALOGUE: &[(&str, &[&str], bool)] = &[
         false,
     ),
     ("telemetry_label_overflow_total", &["metric"], false),
+    ("telemetry_exemplars_cut_total", &["metric"], false),
     ("telemetry_start_time_seconds", &[], false),
     ("telemetry_exporter_connections_total", &["outcome"], false),
 ];

@@ -217,6 +217,16 @@ pub fn with_alertmanager(config: &mut serde_yaml::Value, port: u16) {
 }
 
 pub fn start_prometheus(bin: &Path, dir: &Path, config: &serde_yaml::Value) -> (Running, u16) {
+    start_prometheus_with(bin, dir, config, &[])
+}
+
+/// [`start_prometheus`] with `extra` flags (e.g. `--enable-feature=exemplar-storage`).
+pub fn start_prometheus_with(
+    bin: &Path,
+    dir: &Path,
+    config: &serde_yaml::Value,
+    extra: &[&str],
+) -> (Running, u16) {
     let file = dir.join("prometheus.yml");
     std::fs::write(&file, serde_yaml::to_string(config).expect("yaml")).expect("write config");
     let port = free_port();
@@ -229,7 +239,8 @@ pub fn start_prometheus(bin: &Path, dir: &Path, config: &serde_yaml::Value) -> (
                 "--storage.tsdb.path={}",
                 dir.join("tsdb").display()
             ))
-            .arg("--log.level=warn"),
+            .arg("--log.level=warn")
+            .args(extra),
         dir.join("prometheus.log"),
     );
     (running, port)
