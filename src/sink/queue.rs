@@ -6,15 +6,16 @@
 //! are actually waiting (a futex wake costs more than the copy).
 //!
 //! The queue holds `base` bytes, and grows by `base` at a time up to `max`
-//! while the writer is *not* writing: it has been woken but has no CPU yet
-//! (a busy machine), and a caller waiting for it would wait on the
-//! scheduler, not on the disk. While the writer is writing, a full queue
-//! makes callers wait (lossless) or drop (lossy) as before, so a slow disk
-//! still pushes back and a burst to disk does not grow memory. Each batch the
+//! while the writer is still asleep although lines wait for it: it has been
+//! woken but has no CPU yet (a busy machine), and a caller waiting for it
+//! would wait on the scheduler, not on the disk. While the writer is
+//! awake (writing, or about to take the next batch), a full queue makes
+//! callers wait (lossless) or drop (lossy) as before, so a slow disk still
+//! pushes back and a burst to disk neither grows memory nor makes batches
+//! larger than the caches like. Each batch the
 //! writer takes puts the limit back to `base`, and after a small batch the
 //! writer gives large buffers back ([`Batch::recycle`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -122,6 +123,8 @@ struct State {
     dropped_since_marker: u64,
     /// The writer sleeps until this many bytes are pending (0: any line).
     writer_wants: Option<usize>,
+    /// The writer is in its wait (until it runs again, even once woken).
+    writer_asleep: bool,
     callers_waiting: usize,
     flushers_waiting: usize,
     /// The writer gave up a batch and no write has succeeded since: callers
@@ -140,8 +143,6 @@ pub(crate) struct Queue {
     has_lines: Condvar,
     has_room: Condvar,
     progress: Condvar,
-    /// The writer is in a write (set without the lock, read under it).
-    writing: AtomicBool,
     base: usize,
     max: usize,
     lossy: bool,
@@ -158,7 +159,6 @@ impl Queue {
             has_lines: Condvar::new(),
             has_room: Condvar::new(),
             progress: Condvar::new(),
-            writing: AtomicBool::new(false),
             base,
             max: max.max(base),
             lossy,
@@ -168,11 +168,6 @@ impl Queue {
     /// The size the queue returns to.
     pub(crate) fn base(&self) -> usize {
         self.base
-    }
-
-    /// The writer starts (`true`) or ends a write.
-    pub(crate) fn set_writing(&self, on: bool) {
-        self.writing.store(on, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -190,7 +185,7 @@ impl Queue {
         let mut st = self.lock();
         let mut waited = false;
         while !st.closed && !Self::has_room_for(&st, line.len()) {
-            if st.room < self.max && !self.writing.load(Ordering::Relaxed) {
+            if st.room < self.max && st.writer_asleep {
                 st.room = (st.room + self.base).min(self.max);
                 continue;
             }
@@ -301,12 +296,14 @@ impl Queue {
                 break;
             }
             st.writer_wants = Some(bytes);
+            st.writer_asleep = true;
             st = self
                 .has_lines
                 .wait_timeout(st, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
             st.writer_wants = None;
+            st.writer_asleep = false;
         }
         st
     }
@@ -520,8 +517,9 @@ mod tests {
     };
 
     #[test]
-    fn a_full_queue_grows_by_its_base_up_to_the_max_while_the_writer_is_not_writing() {
+    fn a_full_queue_grows_by_its_base_up_to_the_max_while_the_writer_sleeps() {
         let q = Queue::new(4, 12, true);
+        q.lock().writer_asleep = true; // woken, but not running yet
         for line in [b"abc\n", b"def\n", b"ghi\n"] {
             assert_eq!(q.push(1, line, no_marker), QUEUED);
         }
@@ -535,12 +533,11 @@ mod tests {
     }
 
     #[test]
-    fn while_the_writer_writes_a_full_queue_stays_at_its_base() {
+    fn while_the_writer_is_awake_a_full_queue_stays_at_its_base() {
         let q = Queue::new(4, 12, true);
-        q.set_writing(true);
         assert_eq!(q.push(1, b"abc\n", no_marker), QUEUED);
         assert_eq!(q.push(1, b"def\n", no_marker), Pushed::Full);
-        q.set_writing(false);
+        q.lock().writer_asleep = true; // woken, but not running yet
         assert_eq!(
             q.push(1, b"ghi\n", marker),
             Pushed::Queued {

@@ -102,9 +102,7 @@ impl Writer {
                 Taken::Closed => return,
                 Taken::Idle => {}
                 Taken::Lines => {
-                    self.queue.set_writing(true);
                     self.write(&batch);
-                    self.queue.set_writing(false);
                     self.queue.finished(batch.lines());
                     batch.recycle(self.queue.base());
                 }
