@@ -39,7 +39,7 @@ fn burst(dispatch: &Dispatch, threads: u64) {
 }
 
 fn ours(dir: &Path, threads: u64) {
-    let (layer, guard) = evt_telemetry::Telemetry::builder()
+    let (layer, guard) = evt_telemetry::TelemetryBuilder::new()
         .log_dir(dir)
         .build()
         .unwrap();

@@ -338,7 +338,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let guard = evt_telemetry::Telemetry::builder()
+    let guard = evt_telemetry::TelemetryBuilder::new()
         .log_dir(&args.log_dir)
         .rules_toml(include_str!("telemetry.toml"))
         .prometheus_listen(args.listen)

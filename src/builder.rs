@@ -1,4 +1,4 @@
-//! [`Telemetry::builder`]: one consuming builder, validated once in `build()`.
+//! [`TelemetryBuilder`]: one consuming builder, validated once in `build()`.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use crate::contract::date::day_of;
 use crate::error::Error;
 use crate::exporter::{self, ExporterConfig, HostName, IpNet};
 use crate::guard::Guard;
-use crate::layer::{EvtFilter, EvtLayer, Inner, TelemetryLayer};
+use crate::layer::{BareTelemetryLayer, Inner, TelemetryFilter, TelemetryLayer};
 use crate::own_recorder::RuleMetrics;
 use crate::rules::check::check_buckets;
 use crate::rules::engine::MetricsEngine;
@@ -34,18 +34,8 @@ use crate::sink::writer::{OnTick, Writer, WriterConfig};
 /// The default of [`TelemetryBuilder::queue_max_bytes`].
 const DEFAULT_QUEUE_MAX: usize = 32 << 20;
 
-/// Entry point: `Telemetry::builder()`.
-#[derive(Debug, Clone, Copy)]
-pub struct Telemetry;
-
-impl Telemetry {
-    /// A builder with every default (see [`TelemetryBuilder`]).
-    pub fn builder() -> TelemetryBuilder {
-        TelemetryBuilder::new()
-    }
-}
-
-/// Configures the layer, its files, its writer and its metrics.
+/// Configures the layer, its files, its writer and its metrics: the entry
+/// point, `TelemetryBuilder::new()` (or `default()`).
 ///
 /// Setters never fail; [`build`](Self::build) checks everything once and
 /// names the bad value. Defaults:
@@ -267,12 +257,12 @@ impl TelemetryBuilder {
     /// ```
     /// # fn main() -> Result<(), evt_telemetry::Error> {
     /// use std::time::Duration;
-    /// use evt_telemetry::{Error, Telemetry};
+    /// use evt_telemetry::{Error, TelemetryBuilder};
     /// # let dir = tempfile::tempdir().unwrap();
-    /// let (_layer, _guard) = Telemetry::builder()
+    /// let (_layer, _guard) = TelemetryBuilder::new()
     ///     .log_dir(dir.path())
     ///     .build::<tracing_subscriber::Registry>()?;
-    /// let second = Telemetry::builder()
+    /// let second = TelemetryBuilder::new()
     ///     .log_dir(dir.path())
     ///     .lock_wait(Duration::ZERO)
     ///     .build::<tracing_subscriber::Registry>();
@@ -370,7 +360,7 @@ impl TelemetryBuilder {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), evt_telemetry::Error> {
-    /// let (layer, guard) = evt_telemetry::Telemetry::builder()
+    /// let (layer, guard) = evt_telemetry::TelemetryBuilder::new()
     ///     .prometheus_buckets("http_request_duration_seconds", [0.01, 0.05, 0.1, 0.5, 1.0])
     ///     .install_prometheus::<tracing_subscriber::Registry>()?;
     /// metrics::histogram!("http_request_duration_seconds").record(0.042);
@@ -403,7 +393,7 @@ impl TelemetryBuilder {
     /// uses as a target. Defaults to off (any `Host` is answered).
     ///
     /// ```
-    /// let builder = evt_telemetry::Telemetry::builder()
+    /// let builder = evt_telemetry::TelemetryBuilder::new()
     ///     .prometheus_allowed_hosts(["localhost", "127.0.0.1:9000"]);
     /// # let _ = builder;
     /// ```
@@ -551,7 +541,8 @@ impl TelemetryBuilder {
             self.clock,
             (self.max_line_bytes, self.span_fields, self.stderr),
         );
-        let layer = EvtLayer::new(inner).with_filter(EvtFilter::new(self.span_fields));
+        let layer =
+            BareTelemetryLayer::new(inner).with_filter(TelemetryFilter::new(self.span_fields));
         let mut guard = Guard::new(queue, own, handle, restore, self.shutdown_timeout);
         guard.keep_rules(RuleMetrics::new(engine, exporter.app_buckets.clone()));
         Ok((layer, guard))

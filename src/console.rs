@@ -108,14 +108,14 @@ pub type ConsoleLayer<S> = FmtLayer<S, RedactingFields, Format, fn() -> std::io:
 /// the console and away from the evt-telemetry layer.
 ///
 /// ```no_run
-/// use evt_telemetry::{Redactor, Telemetry};
+/// use evt_telemetry::{Redactor, TelemetryBuilder};
 /// use tracing_subscriber::{EnvFilter, Layer as _};
 /// use tracing_subscriber::layer::SubscriberExt as _;
 /// use tracing_subscriber::util::SubscriberInitExt as _;
 ///
 /// # fn main() -> Result<(), evt_telemetry::Error> {
 /// let redactor = Redactor::default();
-/// let (layer, _guard) = Telemetry::builder().redactor(redactor.clone()).build()?;
+/// let (layer, _guard) = TelemetryBuilder::new().redactor(redactor.clone()).build()?;
 /// tracing_subscriber::registry()
 ///     .with(layer)
 ///     .with(evt_telemetry::console_layer(redactor).with_filter(EnvFilter::from_default_env()))

@@ -31,7 +31,7 @@ use crate::startup_check;
 use crate::stats::Counters;
 
 /// The layer returned by [`TelemetryBuilder::build`](crate::TelemetryBuilder::build):
-/// [`EvtLayer`] behind its per-layer [`EvtFilter`].
+/// [`BareTelemetryLayer`] behind its per-layer [`TelemetryFilter`].
 ///
 /// Because the filter is per-layer, callsites without `evt` are disabled for
 /// this layer only: other layers (a `fmt` layer, say) still see them, and
@@ -52,13 +52,13 @@ use crate::stats::Counters;
 /// [`Registry`](tracing_subscriber::Registry):
 ///
 /// ```no_run
-/// use evt_telemetry::{Telemetry, TelemetryLayer};
+/// use evt_telemetry::{TelemetryBuilder, TelemetryLayer};
 /// use tracing_subscriber::{Layer as _, EnvFilter, Registry};
 /// use tracing_subscriber::layer::SubscriberExt as _;
 /// use tracing_subscriber::util::SubscriberInitExt as _;
 ///
 /// # fn main() -> Result<(), evt_telemetry::Error> {
-/// let (layer, _guard): (TelemetryLayer<Registry>, _) = Telemetry::builder().build()?;
+/// let (layer, _guard): (TelemetryLayer<Registry>, _) = TelemetryBuilder::new().build()?;
 /// tracing_subscriber::registry()
 ///     .with(layer)
 ///     .with(evt_telemetry::console_layer(Default::default())
@@ -67,20 +67,20 @@ use crate::stats::Counters;
 /// # Ok(())
 /// # }
 /// ```
-pub type TelemetryLayer<S> = Filtered<EvtLayer, EvtFilter, S>;
+pub type TelemetryLayer<S> = Filtered<BareTelemetryLayer, TelemetryFilter, S>;
 
 /// Selects the callsites the layer handles: events that have an `evt` field,
 /// and spans (for their fields) unless span fields are switched off.
 ///
 /// The decision is made once per callsite and cached by `tracing`.
 #[derive(Debug, Clone, Copy)]
-pub struct EvtFilter {
+pub struct TelemetryFilter {
     spans: bool,
 }
 
-impl EvtFilter {
+impl TelemetryFilter {
     pub(crate) fn new(spans: bool) -> Self {
-        EvtFilter { spans }
+        TelemetryFilter { spans }
     }
 
     fn wants(&self, meta: &Metadata<'_>) -> bool {
@@ -92,7 +92,7 @@ impl EvtFilter {
     }
 }
 
-impl<S> Filter<S> for EvtFilter {
+impl<S> Filter<S> for TelemetryFilter {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
         self.wants(meta)
     }
@@ -111,7 +111,7 @@ impl<S> Filter<S> for EvtFilter {
 /// Built by [`TelemetryBuilder`](crate::TelemetryBuilder); use it through
 /// [`TelemetryLayer`].
 #[derive(Debug, Clone)]
-pub struct EvtLayer {
+pub struct BareTelemetryLayer {
     inner: Arc<Inner>,
 }
 
@@ -195,9 +195,9 @@ fn with_buffers(f: impl FnOnce(&mut Buffers)) {
     }
 }
 
-impl EvtLayer {
+impl BareTelemetryLayer {
     pub(crate) fn new(inner: Inner) -> Self {
-        EvtLayer {
+        BareTelemetryLayer {
             inner: Arc::new(inner),
         }
     }
@@ -279,7 +279,7 @@ pub(crate) const CLOSED_MESSAGE: &str = "an evt event arrived after the Guard wa
      it is not written (nor any later one). Keep the guard for the life of the program: \
      bind it with `let _guard = ...`, not `let _ = ...`";
 
-impl EvtLayer {
+impl BareTelemetryLayer {
     /// Checks, once the subscriber is assembled, whether a global filter
     /// drops `evt` events or spans before this layer (see `startup_check`).
     fn check_filtering(&self, dispatch: &Dispatch) {
@@ -305,7 +305,7 @@ pub(crate) fn marker_line(ts_ms: i64, dropped: u64) -> Vec<u8> {
     out
 }
 
-impl<S> Layer<S> for EvtLayer
+impl<S> Layer<S> for BareTelemetryLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {

@@ -15,12 +15,12 @@
 //! [`Redactor`]) before anything is buffered or becomes a label.
 //!
 //! ```no_run
-//! use evt_telemetry::{MetricRule, Telemetry};
+//! use evt_telemetry::{MetricRule, TelemetryBuilder};
 //! use tracing_subscriber::layer::SubscriberExt as _;
 //! use tracing_subscriber::util::SubscriberInitExt as _;
 //!
 //! # fn main() -> Result<(), evt_telemetry::Error> {
-//! let (layer, guard) = Telemetry::builder()
+//! let (layer, guard) = TelemetryBuilder::new()
 //!     .log_dir("data/telemetry")
 //!     .rule(MetricRule::counter("openrouter_errors_total")
 //!         .on("openrouter_error")
@@ -94,7 +94,7 @@ mod startup_check;
 mod stats;
 mod words;
 
-pub use builder::{Telemetry, TelemetryBuilder};
+pub use builder::TelemetryBuilder;
 pub use capture::redact::{REDACTED, Redactor, RedactorBuilder};
 pub use clock::{Clock, SystemClock};
 pub use console::{ConsoleLayer, RedactingFields, console_layer};
@@ -105,7 +105,7 @@ pub use exporter::PrometheusExporter;
 #[doc(hidden)]
 pub use fuzzing::render_event_for_fuzzing;
 pub use guard::Guard;
-pub use layer::{EvtFilter, EvtLayer, TelemetryLayer};
+pub use layer::{BareTelemetryLayer, TelemetryFilter, TelemetryLayer};
 pub use rules::rule::MetricRule;
 pub use stats::Stats;
 

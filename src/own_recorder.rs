@@ -42,7 +42,7 @@ impl Guard {
     /// use metrics_exporter_prometheus::PrometheusBuilder;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (layer, guard) = evt_telemetry::Telemetry::builder()
+    /// let (layer, guard) = evt_telemetry::TelemetryBuilder::new()
     ///     .rules_toml_file("telemetry.toml")
     ///     .build::<tracing_subscriber::Registry>()?;
     /// let handle = guard

@@ -1,7 +1,7 @@
 //! What `layer.rs` and `instructions.rs` share: the event of the performance
 //! issue and the layer of cases 1 and 2.
 
-use evt_telemetry::{Guard, MetricRule, Telemetry};
+use evt_telemetry::{Guard, MetricRule, TelemetryBuilder};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -40,7 +40,7 @@ pub fn ours_with(dir: &std::path::Path, rules: bool, exemplars: usize) -> (Dispa
             &[][..]
         }
     };
-    let mut b = Telemetry::builder()
+    let mut b = TelemetryBuilder::new()
         .log_dir(dir)
         .discard_lines_for_benchmarks(true);
     if rules {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use evt_telemetry::{Clock, Guard, Telemetry, TelemetryBuilder};
+use evt_telemetry::{Clock, Guard, TelemetryBuilder};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// 2025-10-06T13:43:10.123Z
@@ -42,7 +42,7 @@ impl Clock for ManualClock {
 
 /// A builder writing into `dir` with the manual clock.
 pub fn builder(dir: &Path, clock: &ManualClock) -> TelemetryBuilder {
-    Telemetry::builder().log_dir(dir).clock(clock.clone())
+    TelemetryBuilder::new().log_dir(dir).clock(clock.clone())
 }
 
 /// Runs `f` under a registry with the layer built from `b`, then drops the

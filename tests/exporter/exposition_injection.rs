@@ -13,7 +13,7 @@ use crate::common::reliability;
 use std::collections::BTreeMap;
 
 use common::*;
-use evt_telemetry::{Error, MetricRule, Telemetry};
+use evt_telemetry::{Error, MetricRule, TelemetryBuilder};
 use reliability::{emit, parse_exposition, promtool_check_metrics};
 use tracing::{Level, info};
 
@@ -39,12 +39,12 @@ fn metric_and_label_names_with_quotes_newlines_or_braces_are_refused_at_build() 
             "[[metric]]\nname = {}\nkind = \"counter\"\nevt = \"x\"\n",
             toml_str(name)
         );
-        let err = build_err(Telemetry::builder().rules_toml(toml));
+        let err = build_err(TelemetryBuilder::new().rules_toml(toml));
         assert!(
             matches!(err, Error::Rule { .. } | Error::Toml { .. }),
             "{name:?}: {err}"
         );
-        let err = build_err(Telemetry::builder().rule(MetricRule::counter(name).on("x")));
+        let err = build_err(TelemetryBuilder::new().rule(MetricRule::counter(name).on("x")));
         assert!(matches!(err, Error::Rule { .. }), "{name:?}: {err}");
     }
     for label in [
@@ -54,29 +54,29 @@ fn metric_and_label_names_with_quotes_newlines_or_braces_are_refused_at_build() 
             "[[metric]]\nname = \"x_total\"\nkind = \"counter\"\nevt = \"x\"\nlabels = [{}]\n",
             toml_str(label)
         );
-        let err = build_err(Telemetry::builder().rules_toml(toml));
+        let err = build_err(TelemetryBuilder::new().rules_toml(toml));
         assert!(matches!(err, Error::Rule { .. }), "{label:?}: {err}");
         let toml = format!(
             "[[metric]]\nname = \"x_total\"\nkind = \"counter\"\nevt = \"x\"\nstatic_labels = {{ {} = \"v\" }}\n",
             toml_str(label)
         );
-        let err = build_err(Telemetry::builder().rules_toml(toml));
+        let err = build_err(TelemetryBuilder::new().rules_toml(toml));
         assert!(matches!(err, Error::Rule { .. }), "{label:?}: {err}");
         let rule = MetricRule::counter("x_total").on("x").labels([label]);
-        let err = build_err(Telemetry::builder().rule(rule));
+        let err = build_err(TelemetryBuilder::new().rule(rule));
         assert!(matches!(err, Error::Rule { .. }), "{label:?}: {err}");
     }
     // A bad global label name fails in build() itself, before any recorder
     // is installed or any file is touched.
     let dir = tempfile::tempdir().unwrap();
-    let err = Telemetry::builder()
+    let err = TelemetryBuilder::new()
         .log_dir(dir.path().join("never-created"))
         .prometheus_global_label("in\"stance", "x")
         .build::<tracing_subscriber::Registry>()
         .expect_err("a bad global label name");
     assert!(matches!(err, Error::Config(_)), "{err}");
     assert!(!dir.path().join("never-created").exists());
-    let err = Telemetry::builder()
+    let err = TelemetryBuilder::new()
         .log_dir(dir.path())
         .prometheus_global_label("in\"stance", "x")
         .prometheus_listen("127.0.0.1:0".parse().unwrap())

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use evt_telemetry::{Error, Telemetry};
+use evt_telemetry::{Error, TelemetryBuilder};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use reliability::child_test;
 use tracing::info;
@@ -147,7 +147,7 @@ fn the_probe_cannot_be_aimed_at_another_file_through_guessable_names() {
 
 #[test]
 fn an_empty_log_dir_is_refused_by_build() {
-    let err = Telemetry::builder()
+    let err = TelemetryBuilder::new()
         .log_dir("")
         .build::<tracing_subscriber::Registry>()
         .map(|_| ())
@@ -164,7 +164,7 @@ fn a_log_dir_that_is_a_file_or_cannot_be_created_says_what_was_tried() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let build = |d: &Path| {
-        Telemetry::builder()
+        TelemetryBuilder::new()
             .log_dir(d)
             .lock_wait(Duration::ZERO)
             .build::<tracing_subscriber::Registry>()

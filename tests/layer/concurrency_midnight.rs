@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use evt_telemetry::{Clock, MetricRule, Telemetry};
+use evt_telemetry::{Clock, MetricRule, TelemetryBuilder};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing::{info, info_span};
 
@@ -65,7 +65,7 @@ fn sample(text: &str, series: &str) -> f64 {
 fn eight_threads_across_midnight_give_exact_files_and_counters() {
     let dir = tempfile::tempdir().unwrap();
     let writer_ms = Arc::new(AtomicU64::new(MIDNIGHT - 1000));
-    let (layer, guard) = Telemetry::builder()
+    let (layer, guard) = TelemetryBuilder::new()
         .log_dir(dir.path())
         .clock(SimClock(writer_ms.clone()))
         .queue_capacity_bytes(256 * 1024)

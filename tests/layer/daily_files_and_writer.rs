@@ -5,7 +5,7 @@ use crate::common;
 use std::sync::Arc;
 
 use common::*;
-use evt_telemetry::{Error, Telemetry};
+use evt_telemetry::{Error, TelemetryBuilder};
 use tracing::info;
 
 /// 2025-10-06T23:59:59.999Z
@@ -152,7 +152,7 @@ fn an_unwritable_directory_fails_build_naming_the_path() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let bad = file.join("telemetry");
-    let err = Telemetry::builder()
+    let err = TelemetryBuilder::new()
         .log_dir(&bad)
         .build::<tracing_subscriber::Registry>()
         .unwrap_err();
@@ -164,17 +164,20 @@ fn an_unwritable_directory_fails_build_naming_the_path() {
 fn out_of_range_settings_fail_build_with_the_value() {
     let cases: Vec<(evt_telemetry::TelemetryBuilder, &str)> = vec![
         (
-            Telemetry::builder().file_prefix("a/b"),
+            TelemetryBuilder::new().file_prefix("a/b"),
             "file_prefix \"a/b\"",
         ),
-        (Telemetry::builder().retention_days(0), "retention_days"),
-        (Telemetry::builder().max_line_bytes(10), "max_line_bytes 10"),
+        (TelemetryBuilder::new().retention_days(0), "retention_days"),
         (
-            Telemetry::builder().queue_capacity_bytes(2000),
+            TelemetryBuilder::new().max_line_bytes(10),
+            "max_line_bytes 10",
+        ),
+        (
+            TelemetryBuilder::new().queue_capacity_bytes(2000),
             "queue_capacity_bytes 2000",
         ),
         (
-            Telemetry::builder().flush_interval(std::time::Duration::from_secs(2)),
+            TelemetryBuilder::new().flush_interval(std::time::Duration::from_secs(2)),
             "flush_interval 2s",
         ),
     ];

@@ -8,7 +8,7 @@ use crate::common;
 
 use common::reliability::in_own_process_with_env;
 use common::*;
-use evt_telemetry::{Error, Telemetry};
+use evt_telemetry::{Error, TelemetryBuilder};
 
 const CLOSED: &str = "evt-telemetry: an evt event arrived after the Guard was dropped: \
      it is not written (nor any later one). Keep the guard for the life of the program: \
@@ -80,7 +80,7 @@ fn init_refuses_a_rust_log_it_cannot_parse() {
     let name = "init_and_guard::init_refuses_a_rust_log_it_cannot_parse";
     let env = [("RUST_LOG", Some("info,my_crate=loud"))];
     in_own_process_with_env(name, &env, || {
-        match Telemetry::builder().log_dir(dir.path()).init() {
+        match TelemetryBuilder::new().log_dir(dir.path()).init() {
             Err(Error::Config(m)) => {
                 assert!(m.starts_with(r#"RUST_LOG="info,my_crate=loud": "#), "{m}")
             }
@@ -94,7 +94,7 @@ fn a_guard_dropped_at_once_is_said_once_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let name = "init_and_guard::a_guard_dropped_at_once_is_said_once_on_stderr";
     let Some(said) = in_own_process_with_env(name, &[("RUST_LOG", None)], || {
-        let _ = Telemetry::builder()
+        let _ = TelemetryBuilder::new()
             .log_dir(dir.path())
             .console_level(tracing::level_filters::LevelFilter::OFF)
             .init();

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::*;
-use evt_telemetry::{Error, MetricRule, Telemetry};
+use evt_telemetry::{Error, MetricRule, TelemetryBuilder};
 use tracing::info;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -209,7 +209,7 @@ fn todays_daily_cost_is_restored_from_the_file_after_a_restart() {
 
 #[test]
 fn bad_rules_fail_build_with_a_message_naming_them() {
-    let bad_toml = Telemetry::builder().rules_toml(
+    let bad_toml = TelemetryBuilder::new().rules_toml(
         "[[metric]]\nname = \"x_total\"\nkind = \"counter\"\nevt = \"e\"\nlabelz = []\n",
     );
     let err = bad_toml
@@ -219,14 +219,14 @@ fn bad_rules_fail_build_with_a_message_naming_them() {
     assert!(err.to_string().contains("labelz"), "{err}");
 
     let bad_name =
-        Telemetry::builder().rule(MetricRule::counter("bad-name_total").on("e").help("x"));
+        TelemetryBuilder::new().rule(MetricRule::counter("bad-name_total").on("e").help("x"));
     let err = bad_name
         .build::<tracing_subscriber::Registry>()
         .unwrap_err();
     assert!(matches!(err, Error::Rule { .. }), "{err}");
     assert!(err.to_string().contains("bad-name_total"), "{err}");
 
-    let missing = Telemetry::builder().rules_toml_file("/nonexistent/rules.toml");
+    let missing = TelemetryBuilder::new().rules_toml_file("/nonexistent/rules.toml");
     let err = missing.build::<tracing_subscriber::Registry>().unwrap_err();
     assert!(matches!(err, Error::Read { .. }), "{err}");
     assert!(err.to_string().contains("/nonexistent/rules.toml"), "{err}");

@@ -9,7 +9,7 @@ use crate::common;
 
 use common::reliability::in_own_process;
 use common::*;
-use evt_telemetry::{Error, MetricRule, Telemetry};
+use evt_telemetry::{Error, MetricRule, TelemetryBuilder};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -138,7 +138,7 @@ fn the_builtin_exporter_renders_the_apps_own_histograms_with_their_buckets() {
         "own_recorder::the_builtin_exporter_renders_the_apps_own_histograms_with_their_buckets",
         || {
             let dir = tempfile::tempdir().unwrap();
-            let (_layer, guard) = Telemetry::builder()
+            let (_layer, guard) = TelemetryBuilder::new()
                 .log_dir(dir.path())
                 .prometheus_listen(([127, 0, 0, 1], 0).into())
                 .prometheus_buckets("http_request_duration_seconds", [0.1, 0.5, 1.0])
@@ -175,16 +175,16 @@ fn bad_app_buckets_are_refused_when_built() {
         }
     };
     assert_eq!(
-        refused(Telemetry::builder().prometheus_buckets("h_seconds", [])),
+        refused(TelemetryBuilder::new().prometheus_buckets("h_seconds", [])),
         r#"prometheus_buckets("h_seconds"): `buckets` is empty"#
     );
     assert_eq!(
-        refused(Telemetry::builder().prometheus_buckets("h_seconds", [1.0, 0.5])),
+        refused(TelemetryBuilder::new().prometheus_buckets("h_seconds", [1.0, 0.5])),
         r#"prometheus_buckets("h_seconds"): buckets are not sorted: 0.5 comes after 1"#
     );
     assert_eq!(
         refused(
-            Telemetry::builder()
+            TelemetryBuilder::new()
                 .prometheus_buckets("h_seconds", [1.0])
                 .prometheus_buckets("h_seconds", [2.0])
         ),
@@ -195,7 +195,7 @@ fn bad_app_buckets_are_refused_when_built() {
         .value("s");
     assert_eq!(
         refused(
-            Telemetry::builder()
+            TelemetryBuilder::new()
                 .rule(rule)
                 .prometheus_buckets("latency_seconds", [1.0])
         ),
