@@ -1,0 +1,935 @@
+//! The engine's tests: exact exposition text for each rule kind.
+
+use super::*;
+use crate::capture::value::OwnedValue;
+use crate::contract::level::LineLevel;
+use crate::exporter::exposition::finish_exposition;
+use crate::exporter::{ExporterConfig, build_recorder};
+
+/// 2025-10-06T13:43:10.123Z, day 20367.
+pub(crate) const TS: i64 = 1_759_758_190_123;
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// A synthetic logged event.
+#[derive(Debug, Clone)]
+pub(crate) struct Ev {
+    pub(crate) evt: &'static str,
+    pub(crate) level: LineLevel,
+    pub(crate) source: &'static str,
+    pub(crate) ts: i64,
+    pub(crate) fields: Vec<(&'static str, OwnedValue)>,
+}
+
+impl Ev {
+    pub(crate) fn new(evt: &'static str) -> Self {
+        Ev {
+            evt,
+            level: LineLevel::Info,
+            source: "app",
+            ts: TS,
+            fields: Vec::new(),
+        }
+    }
+    pub(crate) fn level(mut self, level: LineLevel) -> Self {
+        self.level = level;
+        self
+    }
+    pub(crate) fn at(mut self, ts: i64) -> Self {
+        self.ts = ts;
+        self
+    }
+    pub(crate) fn s(mut self, k: &'static str, v: &str) -> Self {
+        self.fields.push((k, OwnedValue::Str(v.to_string())));
+        self
+    }
+    pub(crate) fn u(mut self, k: &'static str, v: u64) -> Self {
+        self.fields.push((k, OwnedValue::U64(v)));
+        self
+    }
+    pub(crate) fn f(mut self, k: &'static str, v: f64) -> Self {
+        self.fields.push((k, OwnedValue::F64(v)));
+        self
+    }
+    pub(crate) fn b(mut self, k: &'static str, v: bool) -> Self {
+        self.fields.push((k, OwnedValue::Bool(v)));
+        self
+    }
+}
+
+impl EventView for Ev {
+    fn evt(&self) -> &str {
+        self.evt
+    }
+    fn level(&self) -> LineLevel {
+        self.level
+    }
+    fn source(&self) -> &str {
+        self.source
+    }
+    fn ts_unix_ms(&self) -> i64 {
+        self.ts
+    }
+    fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_value())
+    }
+}
+
+/// Runs `f` against a fresh engine and a local Prometheus recorder, and
+/// returns the finished exposition text.
+pub(crate) fn render_with(rules: Vec<MetricRule>, f: impl FnOnce(&MetricsEngine)) -> String {
+    let engine = MetricsEngine::new(rules, 1_000).expect("valid rules");
+    let recorder = build_recorder(&ExporterConfig::default(), &engine).expect("recorder");
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || f(&engine));
+    finish_exposition(&handle.render(), &engine.catalogue().float_counters())
+}
+
+/// The exposition text without the `telemetry_*` self-metrics.
+pub(crate) fn without_self(text: &str) -> String {
+    let families = text.split_inclusive("\n\n");
+    families
+        .filter(|f| !f.starts_with("# HELP telemetry_"))
+        .collect()
+}
+
+/// Only the self-metric families named `names`.
+fn only(text: &str, names: &[&str]) -> String {
+    let wanted = |f: &&str| names.iter().any(|n| f.starts_with(&format!("# HELP {n} ")));
+    text.split_inclusive("\n\n").filter(wanted).collect()
+}
+
+fn events(engine: &MetricsEngine, evs: &[Ev]) {
+    evs.iter().for_each(|e| engine.on_event(e));
+}
+
+fn error_ev(status: u64, code: &str, model: &str) -> Ev {
+    Ev::new("openrouter_error")
+        .level(LineLevel::Error)
+        .u("status", status)
+        .s("code", code)
+        .s("component", "translation_service")
+        .s("model", model)
+}
+
+#[test]
+fn a_counter_counts_events_per_label_set_with_precreated_zeros() {
+    let rule = MetricRule::counter("openrouter_errors_total")
+        .on("openrouter_error")
+        .labels(["status", "code", "component", "model"])
+        .help("Failed OpenRouter calls")
+        .precreate([[
+            ("status", "401"),
+            ("code", "invalid_key"),
+            ("component", "translation_service"),
+            ("model", "m1"),
+        ]]);
+    let text = render_with(vec![rule], |e| {
+        events(
+            e,
+            &[
+                error_ev(429, "rate_limited", "m1"),
+                error_ev(429, "rate_limited", "m1"),
+                error_ev(500, "server_error", "m2"),
+            ],
+        );
+    });
+    assert_eq!(
+            without_self(&text),
+            "# HELP openrouter_errors_total Failed OpenRouter calls
+# TYPE openrouter_errors_total counter
+openrouter_errors_total{status=\"401\",code=\"invalid_key\",component=\"translation_service\",model=\"m1\"} 0
+openrouter_errors_total{status=\"429\",code=\"rate_limited\",component=\"translation_service\",model=\"m1\"} 2
+openrouter_errors_total{status=\"500\",code=\"server_error\",component=\"translation_service\",model=\"m2\"} 1
+
+"
+        );
+}
+
+#[test]
+fn a_counter_with_a_value_is_a_float_total_typed_counter() {
+    let rules = vec![
+        MetricRule::counter("cost_usd_total")
+            .on("call")
+            .value("cost_usd")
+            .labels(["model"])
+            .help("Cost")
+            .unit("usd"),
+        MetricRule::counter("cost_usd_total")
+            .on("bonus")
+            .labels(["model"]),
+    ];
+    let text = render_with(rules, |e| {
+        let call = |c: f64| Ev::new("call").s("model", "m").f("cost_usd", c);
+        events(
+            e,
+            &[
+                call(0.25),
+                call(0.5),
+                call(0.0),
+                Ev::new("bonus").s("model", "m"),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        "# HELP cost_usd_total Cost
+# TYPE cost_usd_total counter
+cost_usd_total{model=\"m\"} 1.75
+
+"
+    );
+}
+
+#[test]
+fn a_gauge_holds_the_last_value_and_starts_absent() {
+    let rule = MetricRule::gauge("queue_pending_jobs")
+        .on("queue_depth")
+        .value("pending")
+        .help("Jobs waiting");
+    assert_eq!(
+        without_self(&render_with(vec![rule.clone()], |e| e.tick(TS))),
+        ""
+    );
+    let text = render_with(vec![rule], |e| {
+        events(
+            e,
+            &[
+                Ev::new("queue_depth").u("pending", 5),
+                Ev::new("queue_depth").u("pending", 3),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        "# HELP queue_pending_jobs Jobs waiting\n# TYPE queue_pending_jobs gauge\nqueue_pending_jobs 3\n\n"
+    );
+}
+
+#[test]
+fn a_histogram_has_bucket_sum_and_count_series() {
+    let rule = MetricRule::histogram("call_latency_seconds")
+        .on("call")
+        .value("latency_s")
+        .labels(["model"])
+        .buckets([0.5, 1.0, 5.0])
+        .help("Call latency");
+    let text = render_with(vec![rule], |e| {
+        let call = |l: f64| Ev::new("call").s("model", "m").f("latency_s", l);
+        events(e, &[call(0.2), call(0.7), call(3.0), call(10.0)]);
+    });
+    assert_eq!(
+        without_self(&text),
+        "# HELP call_latency_seconds Call latency
+# TYPE call_latency_seconds histogram
+call_latency_seconds_bucket{model=\"m\",le=\"0.5\"} 1
+call_latency_seconds_bucket{model=\"m\",le=\"1\"} 2
+call_latency_seconds_bucket{model=\"m\",le=\"5\"} 3
+call_latency_seconds_bucket{model=\"m\",le=\"+Inf\"} 4
+call_latency_seconds_sum{model=\"m\"} 13.9
+call_latency_seconds_count{model=\"m\"} 4
+
+"
+    );
+}
+
+#[test]
+fn a_histogram_without_labels_is_there_from_the_start_with_default_buckets() {
+    let rule = MetricRule::histogram("translation_latency_seconds")
+        .on("done")
+        .value("latency_s");
+    let text = render_with(vec![rule], |e| {
+        e.ensure_init();
+    });
+    let want_buckets: String = crate::rules::rule::LATENCY_BUCKETS
+        .iter()
+        .map(|b| format!("translation_latency_seconds_bucket{{le=\"{b}\"}} 0\n"))
+        .collect();
+    assert_eq!(
+        without_self(&text),
+        format!(
+            "# HELP translation_latency_seconds Distribution of latency_s over done events
+# TYPE translation_latency_seconds histogram
+{want_buckets}translation_latency_seconds_bucket{{le=\"+Inf\"}} 0
+translation_latency_seconds_sum 0
+translation_latency_seconds_count 0
+
+"
+        )
+    );
+}
+
+fn daily_rule() -> MetricRule {
+    MetricRule::daily_sum("daily_cost_usd")
+        .on("call")
+        .value("cost_usd")
+        .labels(["model"])
+        .help("Cost today")
+}
+
+fn call(model: &str, cost: f64, ts: i64) -> Ev {
+    Ev::new("call").s("model", model).f("cost_usd", cost).at(ts)
+}
+
+fn daily_text(body: &str) -> String {
+    format!("# HELP daily_cost_usd Cost today\n# TYPE daily_cost_usd gauge\n{body}\n")
+}
+
+#[test]
+fn a_daily_sum_adds_up_the_day_and_ignores_late_events() {
+    let text = render_with(vec![daily_rule()], |e| {
+        events(
+            e,
+            &[
+                call("m", 1.5, TS),
+                call("m", 2.0, TS + 1000),
+                call("m", 100.0, TS - DAY_MS),
+                call("n", 0.25, TS),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        daily_text("daily_cost_usd{model=\"m\"} 3.5\ndaily_cost_usd{model=\"n\"} 0.25\n")
+    );
+}
+
+#[test]
+fn a_late_event_does_not_create_a_daily_sum_for_a_new_label_set() {
+    let text = render_with(vec![daily_rule()], |e| {
+        events(e, &[call("m", 1.5, TS), call("late", 7.0, TS - DAY_MS)]);
+    });
+    assert_eq!(
+        without_self(&text),
+        daily_text("daily_cost_usd{model=\"m\"} 1.5\n")
+    );
+}
+
+#[test]
+fn a_daily_sum_resets_at_midnight_by_event_or_by_tick() {
+    let midnight = (TS / DAY_MS + 1) * DAY_MS;
+    let text = render_with(vec![daily_rule()], |e| {
+        events(
+            e,
+            &[
+                call("m", 1.5, TS),
+                call("n", 2.0, TS),
+                call("m", 0.5, midnight),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        daily_text("daily_cost_usd{model=\"m\"} 0.5\ndaily_cost_usd{model=\"n\"} 0\n")
+    );
+    let text = render_with(vec![daily_rule()], |e| {
+        events(e, &[call("m", 1.5, TS)]);
+        e.tick(midnight - 1);
+        e.tick(midnight);
+        events(e, &[call("m", 9.0, midnight - 1)]);
+    });
+    assert_eq!(
+        without_self(&text),
+        daily_text("daily_cost_usd{model=\"m\"} 0\n")
+    );
+}
+
+#[test]
+fn daily_sums_are_restored_from_todays_lines() {
+    let line = |ts: &str, level: &str, evt: &str, meta: &str| {
+        format!(
+            r#"{{"ts":"{ts}","level":"{level}","evt":"{evt}","source":"app","msg":"","meta":{meta}}}"#
+        )
+    };
+    let lines = vec![
+            line("2025-10-06T00:00:00.000Z", "info", "call", r#"{"model":"m","cost_usd":0.5}"#),
+            line("2025-10-06T23:59:59.999Z", "error", "call", r#"{"model":"m","cost_usd":0.25}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "call", r#"{"model":"n","cost_usd":"1.5"}"#),
+            line("2025-10-05T23:59:59.999Z", "info", "call", r#"{"model":"m","cost_usd":100}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "other", r#"{"model":"m","cost_usd":100}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "call", r#"{"model":"m","cost_usd":-4}"#),
+            line("2025-10-06T10:00:00.000Z", "info", "call", r#"{"model":"m"}"#),
+            r#"{"ts":"2025-10-06T10:00:00.000Z","level":"info","evt":"call","meta":{"model":"m","cost_"#.to_string(),
+            "not json at all \"evt\":\"call\"".to_string(),
+        ];
+    let today = TS / DAY_MS;
+    let text = render_with(vec![daily_rule()], |e| {
+        e.restore_daily_sums(today, &mut lines.into_iter());
+        events(e, &[call("m", 1.0, TS)]);
+    });
+    assert_eq!(
+        without_self(&text),
+        daily_text("daily_cost_usd{model=\"m\"} 1.75\ndaily_cost_usd{model=\"n\"} 1.5\n")
+    );
+    // Restoring does not count the bad values again.
+    assert!(
+        text.contains(
+            "telemetry_rejected_values_total{metric=\"daily_cost_usd\",reason=\"negative\"} 0\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_values_are_counted_by_reason_and_never_applied() {
+    let rules = vec![
+        MetricRule::counter("cost_usd_total")
+            .on("call")
+            .value("cost"),
+        MetricRule::histogram("lat_seconds")
+            .on("call")
+            .value("lat")
+            .buckets([1.0]),
+    ];
+    let text = render_with(rules, |e| {
+        let c = || Ev::new("call").f("lat", 0.5);
+        events(
+            e,
+            &[
+                c().f("cost", 0.5),
+                c(),
+                c().s("cost", "abc"),
+                c().b("cost", true),
+                c().f("cost", -1.0),
+                c().s("cost", "-2"),
+                c().f("cost", f64::NAN),
+                c().s("cost", "NaN"),
+                c().f("cost", f64::INFINITY),
+                c().s("cost", " 0.25 "),
+                Ev::new("call").f("cost", 1.0).f("lat", f64::NEG_INFINITY),
+                Ev::new("call").f("cost", 1.0).f("lat", -3.0),
+            ],
+        );
+    });
+    let got = only(
+        &text,
+        &["cost_usd_total", "telemetry_rejected_values_total"],
+    );
+    assert_eq!(
+            got,
+            "# HELP cost_usd_total Sum of cost over call events
+# TYPE cost_usd_total counter
+cost_usd_total 2.75
+
+# HELP telemetry_rejected_values_total Metric updates skipped for a bad value, by metric and reason (missing, not_numeric, negative, nan, infinite)
+# TYPE telemetry_rejected_values_total counter
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"infinite\"} 1
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"missing\"} 1
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"nan\"} 2
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"negative\"} 2
+telemetry_rejected_values_total{metric=\"cost_usd_total\",reason=\"not_numeric\"} 2
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"infinite\"} 1
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"missing\"} 0
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"nan\"} 0
+telemetry_rejected_values_total{metric=\"lat_seconds\",reason=\"not_numeric\"} 0
+
+"
+        );
+    assert!(
+        text.contains("lat_seconds_count 11\n") && text.contains("lat_seconds_sum 2\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn label_sets_past_the_cap_go_to_one_overflow_series_and_are_counted() {
+    let rule = MetricRule::counter("calls_total")
+        .on("call")
+        .labels(["model", "status"])
+        .static_label("team", "nlp")
+        .max_series(2);
+    let text = render_with(vec![rule], |e| {
+        for m in ["a", "b", "c", "d", "a", "e"] {
+            e.on_event(&Ev::new("call").s("model", m).u("status", 200));
+        }
+    });
+    assert_eq!(
+            only(&text, &["calls_total", "telemetry_label_overflow_total"]),
+            "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{model=\"__overflow__\",status=\"__overflow__\",team=\"__overflow__\"} 3
+calls_total{model=\"a\",status=\"200\",team=\"nlp\"} 2
+calls_total{model=\"b\",status=\"200\",team=\"nlp\"} 1
+
+# HELP telemetry_label_overflow_total Metric updates sent to the __overflow__ series because the metric had reached its label-set cap
+# TYPE telemetry_label_overflow_total counter
+telemetry_label_overflow_total{metric=\"calls_total\"} 3
+
+"
+        );
+}
+
+#[test]
+fn a_label_flood_keeps_each_metric_at_its_cap() {
+    let rules = vec![
+        MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["model"])
+            .max_series(100),
+        MetricRule::histogram("lat_seconds")
+            .on("call")
+            .value("lat")
+            .labels(["model"])
+            .max_series(50),
+    ];
+    let text = render_with(rules, |e| {
+        let mut ev = Ev::new("call").s("model", "").f("lat", 0.1);
+        for i in 0..200_000 {
+            ev.fields[0].1 = OwnedValue::Str(format!("model-{i}"));
+            e.on_event(&ev);
+        }
+        assert_eq!((e.tables[0].len(), e.tables[1].len()), (100, 50));
+    });
+    let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+    assert_eq!(series("calls_total{"), 101);
+    assert_eq!(series("lat_seconds_count{"), 51);
+    assert!(
+        text.contains("calls_total{model=\"__overflow__\"} 199900\n"),
+        "{text}"
+    );
+    assert!(text.contains("telemetry_label_overflow_total{metric=\"calls_total\"} 199900\n"));
+    assert!(text.contains("telemetry_label_overflow_total{metric=\"lat_seconds\"} 199950\n"));
+}
+
+#[test]
+fn levels_and_when_select_events() {
+    let rules = vec![
+        MetricRule::counter("failed_total")
+            .on("call")
+            .levels([LineLevel::Error, LineLevel::Critical]),
+        MetricRule::counter("limited_total")
+            .on("call")
+            .when("status", "429")
+            .when("retry", "true"),
+        MetricRule::counter("half_total")
+            .on("call")
+            .when("ratio", "0.5"),
+    ];
+    let text = render_with(rules, |e| {
+        events(
+            e,
+            &[
+                Ev::new("call")
+                    .u("status", 429)
+                    .b("retry", true)
+                    .f("ratio", 0.5),
+                Ev::new("call")
+                    .level(LineLevel::Error)
+                    .u("status", 429)
+                    .b("retry", false),
+                Ev::new("call")
+                    .level(LineLevel::Critical)
+                    .s("status", "429")
+                    .s("retry", "true"),
+                Ev::new("call").level(LineLevel::Warning).f("ratio", 0.25),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        "# HELP failed_total Count of call events\n# TYPE failed_total counter\nfailed_total 2\n\n\
+             # HELP half_total Count of call events\n# TYPE half_total counter\nhalf_total 1\n\n\
+             # HELP limited_total Count of call events\n# TYPE limited_total counter\nlimited_total 2\n\n"
+    );
+}
+
+#[test]
+fn self_metrics_count_events_drops_and_write_errors() {
+    let text = render_with(vec![MetricRule::counter("x_total").on("x")], |e| {
+        events(
+            e,
+            &[
+                Ev::new("x"),
+                Ev::new("x"),
+                Ev::new("y").level(LineLevel::Debug),
+            ],
+        );
+        use crate::self_metrics::DropReason;
+        e.self_metrics().dropped(DropReason::QueueFull, 5);
+        e.self_metrics().dropped(DropReason::ShutdownTimeout, 1);
+        e.self_metrics().write_error();
+        e.self_metrics().write_error();
+    });
+    assert_eq!(
+            only(&text, &["telemetry_events_total", "telemetry_dropped_events_total", "telemetry_write_errors_total"]),
+            "# HELP telemetry_dropped_events_total Event lines not written, by reason (queue_full, write_failed, shutdown_timeout)
+# TYPE telemetry_dropped_events_total counter
+telemetry_dropped_events_total{reason=\"queue_full\"} 5
+telemetry_dropped_events_total{reason=\"shutdown_timeout\"} 1
+telemetry_dropped_events_total{reason=\"write_failed\"} 0
+
+# HELP telemetry_events_total Events logged as lines, by evt, level and source
+# TYPE telemetry_events_total counter
+telemetry_events_total{evt=\"x\",level=\"info\",source=\"app\"} 2
+telemetry_events_total{evt=\"y\",level=\"debug\",source=\"app\"} 1
+
+# HELP telemetry_write_errors_total Errors writing event lines to the daily files
+# TYPE telemetry_write_errors_total counter
+telemetry_write_errors_total 2
+
+"
+        );
+}
+
+#[test]
+fn missing_label_fields_give_empty_values_and_long_ones_are_cut() {
+    let rule = MetricRule::counter("calls_total")
+        .on("call")
+        .labels(["model", "status"]);
+    let long = "x".repeat(300);
+    let text = render_with(vec![rule], |e| {
+        events(
+            e,
+            &[
+                Ev::new("call").s("model", &long),
+                Ev::new("call").u("status", 7),
+            ],
+        );
+    });
+    let cut = "x".repeat(256);
+    assert_eq!(
+        without_self(&text),
+        format!(
+            "# HELP calls_total Count of call events\n# TYPE calls_total counter\n\
+                 calls_total{{model=\"\",status=\"7\"}} 1\ncalls_total{{model=\"{cut}\",status=\"\"}} 1\n\n"
+        )
+    );
+}
+
+#[test]
+fn handles_resolved_once_serve_every_thread() {
+    let rule = MetricRule::counter("calls_total")
+        .on("call")
+        .labels(["model"]);
+    let text = render_with(vec![rule], |e| {
+        e.on_event(&Ev::new("call").s("model", "m"));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| (0..1_000).for_each(|_| e.on_event(&Ev::new("call").s("model", "m"))));
+            }
+        });
+    });
+    assert!(text.contains("calls_total{model=\"m\"} 4001\n"), "{text}");
+    assert!(
+        text.contains("telemetry_events_total{evt=\"call\",level=\"info\",source=\"app\"} 4001\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_engine_is_send_and_sync_and_reports_buckets_and_float_counters() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<MetricsEngine>();
+    let engine = MetricsEngine::new(
+        vec![
+            MetricRule::histogram("h_seconds").on("e").value("v"),
+            MetricRule::counter("c_usd_total").on("e").value("v"),
+            MetricRule::counter("n_total").on("e"),
+        ],
+        10,
+    )
+    .expect("valid");
+    assert_eq!(
+        engine.catalogue().histogram_buckets(),
+        [(
+            "h_seconds".to_string(),
+            crate::rules::rule::LATENCY_BUCKETS.to_vec()
+        )]
+    );
+    assert_eq!(engine.catalogue().float_counters(), ["c_usd_total"]);
+}
+
+#[test]
+fn descriptions_and_units_reach_the_recorder() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let engine = MetricsEngine::new(
+        vec![
+            MetricRule::histogram("lat_seconds")
+                .on("e")
+                .value("v")
+                .unit("seconds")
+                .help("Latency"),
+        ],
+        10,
+    )
+    .expect("valid");
+    metrics::with_local_recorder(&recorder, || engine.on_event(&Ev::new("e").f("v", 0.5)));
+    let found = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find(|(k, ..)| k.key().name() == "lat_seconds");
+    let (_, unit, help, value) = found.expect("lat_seconds registered");
+    assert_eq!(
+        (unit, help.as_deref()),
+        (Some(metrics::Unit::Seconds), Some("Latency"))
+    );
+    assert!(matches!(value, DebugValue::Histogram(v) if v.len() == 1));
+}
+
+// === Remembered label sets (the per-thread memory) ===
+
+#[test]
+fn remembered_label_sets_never_stand_for_another_set() {
+    let rule = MetricRule::counter("calls_total")
+        .on("call")
+        .labels(["a", "b"]);
+    let ev = |a: &str, b: &str| Ev::new("call").s("a", a).s("b", b);
+    let text = render_with(vec![rule], |e| {
+        events(
+            e,
+            &[
+                ev("x", "y"),
+                ev("x", "y"),
+                // The same values in the other fields.
+                ev("y", "x"),
+                ev("x", "y"),
+                // Values that are prefixes of each other, or join alike.
+                ev("xy", ""),
+                ev("x", "y"),
+                ev("x", "yz"),
+                ev("x", "y"),
+                ev("xy", "z"),
+                ev("x", "yz"),
+                // Values that clean to the same label text.
+                ev("a\\b", "y"),
+                ev("a/b", "y"),
+                ev("a\\b", "y"),
+                // Typed and text values written alike; missing and empty.
+                Ev::new("call").u("a", 429).s("b", "y"),
+                Ev::new("call").s("a", "429").s("b", "y"),
+                Ev::new("call").s("a", "x"),
+                Ev::new("call").s("a", "x").s("b", ""),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{a=\"429\",b=\"y\"} 2
+calls_total{a=\"a/b\",b=\"y\"} 3
+calls_total{a=\"x\",b=\"\"} 2
+calls_total{a=\"x\",b=\"y\"} 5
+calls_total{a=\"x\",b=\"yz\"} 2
+calls_total{a=\"xy\",b=\"\"} 1
+calls_total{a=\"xy\",b=\"z\"} 1
+calls_total{a=\"y\",b=\"x\"} 1
+
+"
+    );
+}
+
+#[test]
+fn remembered_typed_values_keep_their_own_text() {
+    let rule = MetricRule::counter("calls_total").on("call").labels(["v"]);
+    let text = render_with(vec![rule], |e| {
+        let ev = |v: OwnedValue| {
+            let mut ev = Ev::new("call");
+            ev.fields.push(("v", v));
+            ev
+        };
+        events(
+            e,
+            &[
+                ev(OwnedValue::F64(0.0)),
+                ev(OwnedValue::F64(-0.0)),
+                ev(OwnedValue::F64(0.0)),
+                ev(OwnedValue::I64(-1)),
+                ev(OwnedValue::U64(1)),
+                ev(OwnedValue::I64(1)),
+                ev(OwnedValue::Bool(true)),
+                ev(OwnedValue::Str("true".into())),
+                ev(OwnedValue::Bool(false)),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{v=\"-0\"} 1
+calls_total{v=\"-1\"} 1
+calls_total{v=\"0\"} 2
+calls_total{v=\"1\"} 2
+calls_total{v=\"false\"} 1
+calls_total{v=\"true\"} 2
+
+"
+    );
+}
+
+#[test]
+fn long_values_are_cut_alike_whether_remembered_or_not() {
+    let rule = MetricRule::counter("calls_total")
+        .on("call")
+        .labels(["model", "code"]);
+    let base = "m".repeat(300);
+    let (long_a, long_b) = (format!("{base}-a"), format!("{base}-b"));
+    let long_c = format!("{}{}", "m".repeat(2_000), "c");
+    let text = render_with(vec![rule], |e| {
+        let ev = |m: &str| Ev::new("call").s("model", m).s("code", "x");
+        events(
+            e,
+            &[
+                ev(&long_a),
+                ev(&long_a),
+                ev(&long_b),
+                ev(&long_c),
+                ev(&long_c),
+                ev("m"),
+            ],
+        );
+    });
+    // All three long values share their first 256 bytes.
+    let cut = "m".repeat(256);
+    assert_eq!(
+        without_self(&text),
+        format!(
+            "# HELP calls_total Count of call events\n# TYPE calls_total counter\n\
+                 calls_total{{model=\"m\",code=\"x\"}} 1\ncalls_total{{model=\"{cut}\",code=\"x\"}} 5\n\n"
+        )
+    );
+}
+
+#[test]
+fn overflowing_label_sets_are_counted_each_time_while_kept_ones_stay_their_own() {
+    let rule = MetricRule::counter("calls_total")
+        .on("call")
+        .labels(["model"])
+        .max_series(2);
+    let text = render_with(vec![rule], |e| {
+        for m in ["a", "b", "c", "c", "a", "a", "c", "b"] {
+            e.on_event(&Ev::new("call").s("model", m));
+        }
+    });
+    assert_eq!(
+            only(&text, &["calls_total", "telemetry_label_overflow_total"]),
+            "# HELP calls_total Count of call events
+# TYPE calls_total counter
+calls_total{model=\"__overflow__\"} 3
+calls_total{model=\"a\"} 3
+calls_total{model=\"b\"} 2
+
+# HELP telemetry_label_overflow_total Metric updates sent to the __overflow__ series because the metric had reached its label-set cap
+# TYPE telemetry_label_overflow_total counter
+telemetry_label_overflow_total{metric=\"calls_total\"} 3
+
+"
+        );
+}
+
+#[test]
+fn a_remembered_daily_sum_rolls_at_midnight_and_refuses_late_events() {
+    let midnight = (TS / DAY_MS + 1) * DAY_MS;
+    let text = render_with(vec![daily_rule()], |e| {
+        events(e, &[call("m", 1.5, TS), call("m", 1.0, TS)]);
+        e.tick(midnight);
+        events(
+            e,
+            &[
+                call("m", 7.0, TS),
+                call("m", 0.25, midnight),
+                call("m", 0.5, midnight),
+            ],
+        );
+    });
+    assert_eq!(
+        without_self(&text),
+        daily_text("daily_cost_usd{model=\"m\"} 0.75\n")
+    );
+}
+
+#[test]
+fn rules_sharing_fields_and_levels_keep_their_own_series() {
+    let rules = vec![
+        MetricRule::counter("by_model_total")
+            .on("call")
+            .labels(["model"]),
+        MetricRule::counter("by_status_total")
+            .on("call")
+            .labels(["status", "model"])
+            .levels([LineLevel::Error]),
+        MetricRule::histogram("status_value")
+            .on("call")
+            .value("status")
+            .buckets([500.0]),
+    ];
+    let text = render_with(rules, |e| {
+        let ev = |m: &str, status: u64, level| {
+            Ev::new("call")
+                .level(level)
+                .s("model", m)
+                .u("status", status)
+        };
+        events(
+            e,
+            &[
+                ev("a", 200, LineLevel::Info),
+                ev("a", 500, LineLevel::Error),
+                ev("a", 200, LineLevel::Info),
+                ev("b", 200, LineLevel::Error),
+                ev("b", 500, LineLevel::Error),
+                ev("a", 500, LineLevel::Error),
+            ],
+        );
+    });
+    let got = only(&text, &["by_model_total", "by_status_total"]);
+    assert_eq!(
+        got,
+        "# HELP by_model_total Count of call events
+# TYPE by_model_total counter
+by_model_total{model=\"a\"} 4
+by_model_total{model=\"b\"} 2
+
+# HELP by_status_total Count of call events
+# TYPE by_status_total counter
+by_status_total{status=\"200\",model=\"b\"} 1
+by_status_total{status=\"500\",model=\"a\"} 2
+by_status_total{status=\"500\",model=\"b\"} 1
+
+"
+    );
+    assert!(
+        text.contains("status_value_bucket{le=\"500\"} 6\n"),
+        "{text}"
+    );
+    assert!(text.contains("status_value_sum 2100\n"), "{text}");
+}
+
+#[test]
+fn two_engines_on_one_thread_never_share_remembered_series() {
+    let rule = || {
+        MetricRule::counter("calls_total")
+            .on("call")
+            .labels(["model"])
+    };
+    let engine = |cap| {
+        let e = MetricsEngine::new(vec![rule().max_series(cap)], 10).expect("valid");
+        let r = build_recorder(&ExporterConfig::default(), &e).expect("recorder");
+        (e, r)
+    };
+    let ((e1, r1), (e2, r2)) = (engine(10), engine(1));
+    for m in ["a", "a", "b", "b", "a"] {
+        let ev = Ev::new("call").s("model", m);
+        metrics::with_local_recorder(&r1, || e1.on_event(&ev));
+        metrics::with_local_recorder(&r2, || e2.on_event(&ev));
+    }
+    let render = |e: &MetricsEngine, r: &metrics_exporter_prometheus::PrometheusRecorder| {
+        let text = finish_exposition(&r.handle().render(), &e.catalogue().float_counters());
+        only(&text, &["calls_total"])
+    };
+    let head = "# HELP calls_total Count of call events\n# TYPE calls_total counter\n";
+    assert_eq!(
+        render(&e1, &r1),
+        format!("{head}calls_total{{model=\"a\"}} 3\ncalls_total{{model=\"b\"}} 2\n\n")
+    );
+    assert_eq!(
+        render(&e2, &r2),
+        format!("{head}calls_total{{model=\"__overflow__\"}} 2\ncalls_total{{model=\"a\"}} 3\n\n")
+    );
+}
