@@ -4,8 +4,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
 use crate::error::Error;
 use crate::exporter::PrometheusExporter;
+use crate::exporter::exposition::finish_exposition;
 use crate::own_recorder::RuleMetrics;
 use crate::rules::restore::Restore;
 use crate::self_metrics::{DropReason, SelfMetrics};
@@ -169,5 +172,77 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+// === your own recorder (see own_recorder.rs) ===
+
+impl Guard {
+    /// `builder` (the application's own metrics-exporter-prometheus builder,
+    /// same 0.18 version) with real buckets for every histogram rule and
+    /// every [`prometheus_buckets`](crate::TelemetryBuilder::prometheus_buckets)
+    /// entry, so they render as `_bucket` histograms rather than summaries.
+    /// Everything else about the builder (listener, global labels, upkeep)
+    /// stays the application's.
+    ///
+    /// Then install it and call [`register_metrics`](Self::register_metrics):
+    ///
+    /// ```no_run
+    /// use metrics_exporter_prometheus::PrometheusBuilder;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (layer, guard) = evt_telemetry::TelemetryBuilder::new()
+    ///     .rules_toml_file("telemetry.toml")
+    ///     .build::<tracing_subscriber::Registry>()?;
+    /// let handle = guard
+    ///     .configure_prometheus(PrometheusBuilder::new())?
+    ///     .install_recorder()?;
+    /// guard.register_metrics();
+    /// // Serve `guard.render_prometheus(&handle)` on your own `/metrics` route.
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exporter`] if the builder refuses a bucket list (it never
+    /// does for bounds that passed `build()`).
+    pub fn configure_prometheus(
+        &self,
+        builder: PrometheusBuilder,
+    ) -> Result<PrometheusBuilder, Error> {
+        match self.rules() {
+            Some(r) => r.configure(builder),
+            None => Ok(builder),
+        }
+    }
+
+    /// Describes every metric (help text, unit) and creates every series
+    /// known in advance at zero, on the recorder installed now: the
+    /// `precreate` label sets, metrics without field labels, and the
+    /// `telemetry_*` self-metrics. Call it right after installing your own
+    /// recorder, so the first scrape, before any event, already shows them
+    /// (an `increase()` alert then sees the very first 401).
+    ///
+    /// Done once; the first event does it anyway. Does nothing while no
+    /// recorder is installed (the metrics facade's no-op recorder would
+    /// swallow it).
+    pub fn register_metrics(&self) {
+        if let Some(r) = self.rules() {
+            r.register();
+        }
+    }
+
+    /// The exposition text of `handle` as the built-in exporter serves it:
+    /// families sorted by name, series by labels, and counters with
+    /// fractional values (`openrouter_cost_usd_total`) typed `counter`.
+    /// Serve this on your own `/metrics` route when you install the
+    /// recorder with `install_recorder()`; the exporter's own HTTP listener
+    /// serves `handle.render()`, where those counters are typed `gauge`.
+    pub fn render_prometheus(&self, handle: &PrometheusHandle) -> String {
+        match self.rules() {
+            Some(r) => r.render(handle),
+            None => finish_exposition(&handle.render(), &[]),
+        }
     }
 }

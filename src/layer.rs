@@ -22,8 +22,8 @@ use crate::clock::{Clock, unix_millis};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
 use crate::diag::diag;
-use crate::encode::json::{self, TimestampCache};
-use crate::encode::line;
+use crate::encode::json::TimestampCache;
+use crate::encode::line::{self, marker_line};
 use crate::rules::engine::MetricsEngine;
 use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::queue::{Pushed, Queue};
@@ -291,18 +291,6 @@ impl BareTelemetryLayer {
             self.say_once(&self.inner.said_filtered, || message);
         }
     }
-}
-
-/// The line written after lossy drops, once the queue has room again (or,
-/// by the writer, when it takes the queue).
-pub(crate) fn marker_line(ts_ms: i64, dropped: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(200);
-    out.extend_from_slice(b"{\"ts\":");
-    TimestampCache::default().push(&mut out, ts_ms);
-    out.extend_from_slice(b",\"level\":\"warning\",\"evt\":\"telemetry_dropped\",\"source\":\"evt_telemetry\",\"msg\":");
-    json::push_str(&mut out, &format!("{dropped} events dropped: queue full"));
-    out.extend_from_slice(format!(",\"meta\":{{\"dropped\":{dropped}}}}}\n").as_bytes());
-    out
 }
 
 impl<S> Layer<S> for BareTelemetryLayer

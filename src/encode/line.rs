@@ -122,6 +122,18 @@ fn escaped_prefix(text: &str, limit: usize) -> &str {
     text
 }
 
+/// The line written after lossy drops, once the queue has room again (or,
+/// by the writer, when it takes the queue).
+pub(crate) fn marker_line(ts_ms: i64, dropped: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(200);
+    out.extend_from_slice(b"{\"ts\":");
+    TimestampCache::default().push(&mut out, ts_ms);
+    out.extend_from_slice(b",\"level\":\"warning\",\"evt\":\"telemetry_dropped\",\"source\":\"evt_telemetry\",\"msg\":");
+    json::push_str(&mut out, &format!("{dropped} events dropped: queue full"));
+    out.extend_from_slice(format!(",\"meta\":{{\"dropped\":{dropped}}}}}\n").as_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

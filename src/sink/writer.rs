@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::{Clock, unix_millis};
 use crate::contract::date::day_of;
 use crate::diag::diag;
-use crate::layer::marker_line;
+use crate::encode::line::marker_line;
 use crate::self_metrics::{DropReason, SelfMetrics};
 use crate::sink::daily_files::DailyFiles;
 use crate::sink::open::Refused;
