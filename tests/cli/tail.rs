@@ -37,6 +37,18 @@ impl Drop for Killed {
 }
 
 /// Lines of the child's stdout, read on a thread.
+/// `tail --dir DIR --poll-ms 20` plus `args`, its stdout piped.
+fn spawn_tail(dir: &Path, args: &[&str], stderr: Stdio) -> Child {
+    let dir = dir.display().to_string();
+    common::bin()
+        .args(["tail", "--dir", &dir, "--poll-ms", "20"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn tail")
+}
+
 fn lines_of(child: &mut Child) -> Receiver<String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
@@ -76,22 +88,11 @@ fn tail_prints_the_last_lines_then_follows_into_the_next_days_file() {
         .join("\n"),
     )
     .expect("write");
-    let mut child = common::bin()
-        .args([
-            "tail",
-            "--dir",
-            &dir.path().display().to_string(),
-            "--lines",
-            "1",
-            "--poll-ms",
-            "20",
-            "--evt",
-            "a,b,c,d,e",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tail");
+    let mut child = spawn_tail(
+        dir.path(),
+        &["--lines", "1", "--evt", "a,b,c,d,e"],
+        Stdio::null(),
+    );
     let rx = lines_of(&mut child);
     let _guard = Killed(child);
 
@@ -138,20 +139,7 @@ fn tail_of_a_missing_directory_exits_2() {
 #[test]
 fn tail_follows_a_file_that_appears_after_start_from_its_first_line() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = common::bin()
-        .args([
-            "tail",
-            "--dir",
-            &dir.path().display().to_string(),
-            "--lines",
-            "2",
-            "--poll-ms",
-            "20",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tail");
+    let mut child = spawn_tail(dir.path(), &["--lines", "2"], Stdio::piped());
     let rx = lines_of(&mut child);
     let stderr = child.stderr.take().expect("piped stderr");
     let _guard = Killed(child);

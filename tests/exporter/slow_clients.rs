@@ -284,6 +284,16 @@ fn slow_clients_while_scraping(
     })
 }
 
+/// Every scrape succeeded, and the scraper (one every 100 ms) got at least
+/// half of its turns in `window`.
+fn assert_every_scrape_succeeded(scrapes: &Scrapes, window: Duration) {
+    assert!(scrapes.failures.is_empty(), "{:?}", scrapes.failures);
+    assert!(
+        scrapes.asked() as u128 >= window.as_millis() / 100 / 2,
+        "too few scrapes"
+    );
+}
+
 fn same_address(window: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let guard = exporter(dir.path(), |b| b);
@@ -292,11 +302,7 @@ fn same_address(window: Duration) {
         "{SLOW_CLIENTS} slow clients on the scraper's address for {window:?}: {}; slow clients: {slow:?}",
         scrapes.figures()
     );
-    assert!(scrapes.failures.is_empty(), "{:?}", scrapes.failures);
-    assert!(
-        scrapes.asked() as u128 >= window.as_millis() / 100 / 2,
-        "too few scrapes"
-    );
+    assert_every_scrape_succeeded(&scrapes, window);
     // Every slow connection ends as a head timeout (408), or abandoned when
     // the clients stopped; every scrape but the last one read was counted.
     let opened = slow.opened;
@@ -351,11 +357,7 @@ fn slow_clients_from_a_refused_peer_are_turned_away_at_accept() {
                 "{SLOW_CLIENTS} slow clients from a refused peer for {window:?}: {}; slow clients: {slow:?}",
                 scrapes.figures()
             );
-            assert!(scrapes.failures.is_empty(), "{:?}", scrapes.failures);
-            assert!(
-                scrapes.asked() as u128 >= window.as_millis() / 100 / 2,
-                "too few scrapes"
-            );
+            assert_every_scrape_succeeded(&scrapes, window);
             let opened = slow.opened;
             let counts = settle(&guard, |c| c["refused_peer"] >= opened);
             assert_eq!(counts["refused_peer"], opened, "{counts:?}");
