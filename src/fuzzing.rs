@@ -3,6 +3,7 @@
 
 use tracing::Event;
 
+use crate::capture::memo::Callsite;
 use crate::capture::redact::Redactor;
 use crate::capture::{EventVisitor, FieldMasks, Scratch};
 use crate::contract::level::LineLevel;
@@ -27,7 +28,7 @@ pub fn render_event_for_fuzzing(
         scratch: &mut scratch,
         redactor,
         max: max_line_bytes,
-        masks: FieldMasks::of(redactor, meta),
+        site: &mut Callsite::new(FieldMasks::of(redactor, meta)),
     });
     scratch.level = Some(LineLevel::from_tracing(meta.level(), scratch.critical));
     let mut out = Vec::new();

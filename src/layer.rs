@@ -16,6 +16,7 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::capture::memo::Callsite;
 use crate::capture::redact::Redactor;
 use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor};
 use crate::clock::{Clock, unix_millis};
@@ -166,12 +167,17 @@ struct Buffers {
     scratch: Scratch,
     line: Vec<u8>,
     ts: TimestampCache,
+    /// What this thread knows of each (layer, callsite): field-name masks
+    /// (names are static per callsite) and the last redactions.
+    callsites: HashMap<(u64, usize), Callsite, FixedState>,
 }
+
+/// Callsites a thread remembers at most; past this it forgets them all
+/// (layers built and dropped over and over leave entries behind).
+const MAX_CALLSITES: usize = 4096;
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
-    /// Field-name masks per (layer, callsite): names are static per callsite.
-    static FIELD_MASKS: RefCell<HashMap<(u64, usize), FieldMasks, FixedState>> = RefCell::default();
 }
 
 /// A fresh id for each layer.
@@ -202,16 +208,19 @@ impl BareTelemetryLayer {
         }
     }
 
-    /// Which fields of the callsite have secret names and plain names.
-    fn field_masks(&self, meta: &'static Metadata<'static>) -> FieldMasks {
+    /// This thread's memory of the callsite of `meta` through this layer.
+    fn callsite<'b>(
+        &self,
+        callsites: &'b mut HashMap<(u64, usize), Callsite, FixedState>,
+        meta: &'static Metadata<'static>,
+    ) -> &'b mut Callsite {
         let key = (self.inner.id, meta as *const Metadata<'static> as usize);
-        let compute = || FieldMasks::of(&self.inner.redactor, meta);
-        FIELD_MASKS
-            .try_with(|cell| match cell.try_borrow_mut() {
-                Ok(mut masks) => *masks.entry(key).or_insert_with(compute),
-                Err(_) => compute(),
-            })
-            .unwrap_or_else(|_| compute())
+        if callsites.len() >= MAX_CALLSITES && !callsites.contains_key(&key) {
+            callsites.clear();
+        }
+        callsites
+            .entry(key)
+            .or_insert_with(|| Callsite::new(FieldMasks::of(&self.inner.redactor, meta)))
     }
 
     fn capture<S>(&self, bufs: &mut Buffers, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
@@ -222,12 +231,11 @@ impl BareTelemetryLayer {
         let meta = event.metadata();
         bufs.scratch
             .reset(unix_millis(inner.clock.now()), meta.target());
-        let masks = self.field_masks(meta);
         let mut visitor = EventVisitor {
             scratch: &mut bufs.scratch,
             redactor: &inner.redactor,
             max: inner.max_line,
-            masks,
+            site: self.callsite(&mut bufs.callsites, meta),
         };
         event.record(&mut visitor);
         if bufs.scratch.evt.is_none() {

@@ -2,6 +2,7 @@
 //! redacted fields (event first, then spans inner to outer, names unique),
 //! kept in one reused per-thread scratch so the hot path does not allocate.
 
+pub(crate) mod memo;
 pub(crate) mod redact;
 pub(crate) mod value;
 
@@ -10,18 +11,20 @@ use std::ops::Range;
 
 use tracing::field::{Field, Visit};
 
+use crate::capture::memo::Callsite;
 use crate::capture::redact::{REDACTED, Redactor};
 use crate::capture::value::{EventView, FieldValue, OwnedValue, Value};
 use crate::contract::level::LineLevel;
 use crate::encode::json;
 use crate::words::bytes_eq;
 
-/// Text kept in the scratch arena: its range, and the byte length the
-/// value had before any cut.
+/// Text kept in the scratch arena: its range, the byte length the value
+/// had before any cut, and whether it needs no JSON escaping.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Text {
     pub(crate) range: Range<usize>,
     pub(crate) original: usize,
+    pub(crate) plain: bool,
 }
 
 /// A captured value; strings live in the scratch arena.
@@ -82,11 +85,12 @@ impl Scratch {
 
     fn store_text(&mut self, value: &str, max: usize) -> Text {
         let start = self.arena.len();
-        self.arena
-            .push_str(&value[..value.floor_char_boundary(max)]);
+        let kept = &value[..value.floor_char_boundary(max)];
+        self.arena.push_str(kept);
         Text {
             range: start..self.arena.len(),
             original: value.len(),
+            plain: json::is_plain(kept),
         }
     }
 
@@ -153,16 +157,22 @@ pub(crate) struct FieldMasks {
     pub(crate) secret: u64,
     /// Bit `i` set: field `i`'s name needs no JSON escaping.
     pub(crate) plain: u64,
+    /// No two fields share a name (so a field never needs checking
+    /// against the ones recorded before it).
+    pub(crate) unique: bool,
 }
 
 impl FieldMasks {
     pub(crate) fn of(redactor: &Redactor, meta: &tracing::Metadata<'_>) -> Self {
         let fields = meta.fields().iter().take(64).enumerate();
-        fields.fold(FieldMasks::default(), |mut m, (i, f)| {
+        let mut masks = fields.fold(FieldMasks::default(), |mut m, (i, f)| {
             m.secret |= u64::from(redactor.is_secret_name(f.name())) << i;
             m.plain |= u64::from(json::is_plain(f.name())) << i;
             m
-        })
+        });
+        let names: Vec<&str> = meta.fields().iter().map(|f| f.name()).collect();
+        masks.unique = (1..names.len()).all(|i| !names[..i].contains(&names[i]));
+        masks
     }
 }
 
@@ -174,17 +184,22 @@ pub(crate) struct EventVisitor<'a> {
     pub(crate) redactor: &'a Redactor,
     /// Longest value kept, in bytes (the line cap).
     pub(crate) max: usize,
-    /// The callsite's names (computed once per callsite; fields past 63 are
-    /// checked one by one).
-    pub(crate) masks: FieldMasks,
+    /// What this thread knows of the callsite: its names (fields past 63
+    /// are checked one by one) and its last redactions.
+    pub(crate) site: &'a mut Callsite,
 }
 
 impl EventVisitor<'_> {
     fn is_secret(&self, field: &Field) -> bool {
         match field.index() {
-            i @ 0..64 => self.masks.secret & (1 << i) != 0,
+            i @ 0..64 => self.site.masks.secret & (1 << i) != 0,
             _ => self.redactor.is_secret_name(field.name()),
         }
+    }
+
+    /// Whether an earlier field of this event has `field`'s name.
+    fn seen(&self, field: &Field) -> bool {
+        !self.site.masks.unique && self.scratch.has_field(field.name())
     }
 
     fn text(&mut self, field: &Field, value: &str) {
@@ -199,10 +214,16 @@ impl EventVisitor<'_> {
             false => {
                 let arena = &mut self.scratch.arena;
                 let start = arena.len();
-                let original = self.redactor.redact_into(value, arena, self.max);
+                let (redactor, max) = (self.redactor, self.max);
+                let red = self
+                    .site
+                    .redact_into(field.index(), value, arena, |v, out| {
+                        redactor.redact_into(v, out, max)
+                    });
                 Cap::Str(Text {
                     range: start..arena.len(),
-                    original: original + unread,
+                    original: red.original + unread,
+                    plain: red.plain,
                 })
             }
         };
@@ -210,14 +231,14 @@ impl EventVisitor<'_> {
             "message" => self.scratch.msg = Some(cap),
             "evt" => self.scratch.evt = Some(cap),
             "source" => self.scratch.source = Some(cap),
-            _ if self.scratch.has_field(name) => {}
+            _ if self.seen(field) => {}
             _ => self.push_field(field, cap),
         }
     }
 
     fn push_field(&mut self, field: &Field, cap: Cap) {
         let (k, i) = (self.scratch.fields.len(), field.index());
-        if k < 64 && i < 64 && self.masks.plain & (1 << i) != 0 {
+        if k < 64 && i < 64 && self.site.masks.plain & (1 << i) != 0 {
             self.scratch.plain_keys |= 1 << k;
         }
         self.scratch.fields.push((field.name(), cap));
@@ -228,7 +249,7 @@ impl EventVisitor<'_> {
         if matches!(name, "message" | "evt" | "source") || self.is_secret(field) {
             return self.text(field, &as_text());
         }
-        if !self.scratch.has_field(name) {
+        if !self.seen(field) {
             self.push_field(field, cap);
         }
     }

@@ -75,6 +75,16 @@ fn push_escape(out: &mut Vec<u8>, b: u8) {
     }
 }
 
+/// Appends `s`, which needs no escaping ([`is_plain`]), as a JSON string.
+#[inline]
+pub(crate) fn push_plain_str(out: &mut Vec<u8>, s: &str) {
+    debug_assert!(is_plain(s));
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
 /// Appends a field name as a JSON string.
 pub(crate) fn push_key(out: &mut Vec<u8>, s: &str) {
     push_str(out, s);

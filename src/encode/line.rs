@@ -87,11 +87,15 @@ fn push_value(out: &mut Vec<u8>, s: &Scratch, cap: &Cap, limit: usize) {
 }
 
 fn push_text(out: &mut Vec<u8>, s: &Scratch, cap: &Cap, limit: usize) {
-    let original = match cap {
-        Cap::Str(t) => t.original,
-        _ => 0,
+    let Cap::Str(t) = cap else {
+        return out.extend_from_slice(b"\"\"");
     };
-    push_limited(out, s.text(cap), original, limit);
+    let text = s.text(cap);
+    if t.plain && text.len() == t.original && text.len() <= limit {
+        json::push_plain_str(out, text)
+    } else {
+        push_limited(out, text, t.original, limit)
+    }
 }
 
 /// Appends `text` (a prefix of a value `original` bytes long) as a JSON

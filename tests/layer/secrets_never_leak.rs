@@ -183,3 +183,58 @@ fn a_debug_value_cut_at_its_read_limit_keeps_no_piece_of_a_secret() {
         assert!(line.len() < max, "{line}");
     }
 }
+
+/// The values one field of one callsite takes, in turn: the layer
+/// remembers the last redaction per field, so repeats, secrets after clean
+/// text and clean text after secrets must each come out as if new.
+fn value_sequence() -> Vec<String> {
+    let secret = |k| format!("Authorization: Bearer {}", body(k));
+    let v = |s: &str| s.to_owned();
+    // Clean text as long as a secret: equal lengths are not equal texts.
+    let same_length = "x".repeat(secret(1).len());
+    vec![
+        v("rate_limited"),
+        v("rate_limited"),
+        secret(0),
+        secret(0),
+        v("rate_limited"),
+        secret(1),
+        v("rate_limited."),
+        v("rate_limite"),
+        v("a \"quoted\"\nvalue"),
+        v("a \"quoted\"\nvalue"),
+        v(""),
+        secret(1),
+        same_length.clone(),
+        secret(1),
+    ]
+}
+
+fn emit_repeated(v: &str) {
+    info!(evt = "repeat", code = v, "{v}");
+}
+
+#[test]
+fn a_value_repeated_on_a_callsite_is_redacted_like_a_new_one() {
+    let values = value_sequence();
+    // Two layers on one thread, the second with its own pattern: each keeps
+    // its own memory of the callsite.
+    let custom = evt_telemetry::Redactor::builder()
+        .pattern("rate_[a-z]+")
+        .build()
+        .unwrap();
+    for redactor in [evt_telemetry::Redactor::default(), custom] {
+        let (dir, clock) = (tempfile::tempdir().unwrap(), ManualClock::at_ms(T0_MS));
+        let b = builder(dir.path(), &clock).redactor(redactor.clone());
+        run_with(b, || values.iter().for_each(|v| emit_repeated(v)));
+        let lines = lines(day_file(dir.path(), "2025-10-06"));
+        assert_eq!(lines.len(), values.len());
+        for (line, v) in lines.iter().zip(&values) {
+            let json: serde_json::Value = serde_json::from_str(line).unwrap();
+            let want = redactor.redact(v);
+            assert_eq!(json["msg"], *want, "{line}");
+            assert_eq!(json["meta"]["code"], *want, "{line}");
+        }
+        assert_clean("repeated values", &lines.join("\n"), 2);
+    }
+}

@@ -1,0 +1,164 @@
+//! What a thread remembers of one callsite: which of its fields have secret
+//! names, and, per field, the last text it redacted there.
+//!
+//! Most text fields carry the same few values again and again (the `evt`
+//! name, error codes, model names, static messages). Redaction is a pure
+//! function of the text, so a value equal to the one last seen on the same
+//! field of the same callsite (through the same layer) redacts to the same
+//! output: comparing the bytes costs a fraction of scanning them for
+//! secrets again. The memory also keeps whether the output needs JSON
+//! escaping, so the line encoder can copy it without a second scan.
+
+use crate::capture::FieldMasks;
+use crate::encode::json;
+
+/// Longest text remembered, in bytes: longer values are redacted each
+/// time (and seldom repeat).
+pub(crate) const MAX_REMEMBERED: usize = 256;
+
+/// Fields remembered per callsite (by field index); later ones are
+/// redacted each time.
+const MAX_FIELDS: usize = 64;
+
+/// A redacted text as the encoder needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Redacted {
+    /// Length of the redacted text before any cut to the line cap.
+    pub(crate) original: usize,
+    /// The kept text needs no JSON escaping.
+    pub(crate) plain: bool,
+}
+
+/// One thread's memory of one callsite (per layer).
+#[derive(Debug, Default)]
+pub(crate) struct Callsite {
+    pub(crate) masks: FieldMasks,
+    last: Vec<Last>,
+}
+
+/// The last text redacted on one field, and its redaction.
+#[derive(Debug, Default)]
+struct Last {
+    input: String,
+    output: String,
+    redacted: Option<Redacted>,
+}
+
+impl Callsite {
+    pub(crate) fn new(masks: FieldMasks) -> Self {
+        Callsite {
+            masks,
+            last: Vec::new(),
+        }
+    }
+
+    /// Appends the redaction of `value` (field `index`) to `out`: the
+    /// remembered one when `value` is the text last seen on this field,
+    /// else `redact(value, out)`'s, which it then remembers.
+    pub(crate) fn redact_into(
+        &mut self,
+        index: usize,
+        value: &str,
+        out: &mut String,
+        redact: impl FnOnce(&str, &mut String) -> usize,
+    ) -> Redacted {
+        if let Some(last) = self.last.get(index)
+            && let Some(redacted) = last.redacted
+            && last.input == value
+        {
+            out.push_str(&last.output);
+            return redacted;
+        }
+        let start = out.len();
+        let original = redact(value, out);
+        let redacted = Redacted {
+            original,
+            plain: json::is_plain(&out[start..]),
+        };
+        if index < MAX_FIELDS && value.len() <= MAX_REMEMBERED {
+            self.remember(index, value, &out[start..], redacted);
+        }
+        redacted
+    }
+
+    fn remember(&mut self, index: usize, input: &str, output: &str, redacted: Redacted) {
+        if self.last.len() <= index {
+            self.last.resize_with(index + 1, Last::default);
+        }
+        let last = &mut self.last[index];
+        (last.input.clear(), last.output.clear());
+        last.input.push_str(input);
+        last.output.push_str(output);
+        last.redacted = Some(redacted);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Redacts `value` at `index` with an upper-casing "redactor" that
+    /// counts its calls.
+    fn run(
+        site: &mut Callsite,
+        calls: &Cell<u32>,
+        index: usize,
+        value: &str,
+    ) -> (String, Redacted) {
+        let mut out = String::from("prefix:");
+        let red = site.redact_into(index, value, &mut out, |v, o| {
+            calls.set(calls.get() + 1);
+            o.push_str(&v.to_uppercase());
+            v.len()
+        });
+        (out["prefix:".len()..].to_owned(), red)
+    }
+
+    #[test]
+    fn the_same_text_on_the_same_field_is_redacted_once() {
+        let (mut site, calls) = (Callsite::default(), Cell::new(0));
+        let plain = Redacted {
+            original: 3,
+            plain: true,
+        };
+        assert_eq!(run(&mut site, &calls, 2, "abc"), ("ABC".into(), plain));
+        assert_eq!(run(&mut site, &calls, 2, "abc"), ("ABC".into(), plain));
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn other_text_or_another_field_is_redacted_again() {
+        let (mut site, calls) = (Callsite::default(), Cell::new(0));
+        run(&mut site, &calls, 0, "abc");
+        assert_eq!(run(&mut site, &calls, 0, "abd").0, "ABD");
+        assert_eq!(run(&mut site, &calls, 0, "ab").0, "AB");
+        assert_eq!(run(&mut site, &calls, 1, "ab").0, "AB");
+        assert_eq!(run(&mut site, &calls, 0, "").0, "");
+        assert_eq!(calls.get(), 5);
+        // The last one of each field is what is remembered.
+        run(&mut site, &calls, 1, "ab");
+        assert_eq!(calls.get(), 5);
+    }
+
+    #[test]
+    fn long_texts_and_late_fields_are_never_remembered() {
+        let (mut site, calls) = (Callsite::default(), Cell::new(0));
+        let long = "x".repeat(MAX_REMEMBERED + 1);
+        for _ in 0..2 {
+            run(&mut site, &calls, 0, &long);
+            run(&mut site, &calls, MAX_FIELDS, "abc");
+        }
+        assert_eq!(calls.get(), 4);
+    }
+
+    #[test]
+    fn whether_the_output_needs_escaping_is_kept() {
+        let (mut site, calls) = (Callsite::default(), Cell::new(0));
+        for _ in 0..2 {
+            let (out, red) = run(&mut site, &calls, 0, "a\"b\n");
+            assert_eq!((out.as_str(), red.plain), ("A\"B\n", false));
+        }
+        assert_eq!(calls.get(), 1);
+    }
+}
