@@ -86,8 +86,9 @@ impl Callsite {
             self.last.resize_with(index + 1, Last::default);
         }
         let last = &mut self.last[index];
-        (last.input.clear(), last.output.clear());
+        last.input.clear();
         last.input.push_str(input);
+        last.output.clear();
         last.output.push_str(output);
         last.redacted = Some(redacted);
     }
