@@ -19,7 +19,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::capture::memo::Callsite;
 use crate::capture::redact::Redactor;
 use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor};
-use crate::clock::{Clock, unix_millis};
+use crate::clock::{Anchor, EventClock};
 use crate::contract::date::day_of;
 use crate::contract::level::LineLevel;
 use crate::diag::diag;
@@ -124,7 +124,7 @@ pub(crate) struct Inner {
     queue: Arc<Queue>,
     own: Arc<SelfMetrics>,
     engine: Arc<MetricsEngine>,
-    clock: Arc<dyn Clock>,
+    clock: EventClock,
     max_line: usize,
     span_fields: bool,
     /// Print set-up problems on stderr (`stderr_diagnostics`).
@@ -142,7 +142,7 @@ impl Inner {
         redactor: Redactor,
         queue: Arc<Queue>,
         engine: Arc<MetricsEngine>,
-        clock: Arc<dyn Clock>,
+        clock: EventClock,
         (max_line, span_fields, stderr): (usize, bool, bool),
     ) -> Self {
         Inner {
@@ -167,6 +167,8 @@ struct Buffers {
     scratch: Scratch,
     line: Vec<u8>,
     ts: TimestampCache,
+    /// This thread's last reading of the system clock.
+    anchor: Anchor,
     /// What this thread knows of each (layer, callsite): field-name masks
     /// (names are static per callsite) and the last redactions.
     callsites: HashMap<(u64, usize), Callsite, FixedState>,
@@ -229,8 +231,8 @@ impl BareTelemetryLayer {
     {
         let inner = &*self.inner;
         let meta = event.metadata();
-        bufs.scratch
-            .reset(unix_millis(inner.clock.now()), meta.target());
+        let now_ms = inner.clock.now_ms(&mut bufs.anchor);
+        bufs.scratch.reset(now_ms, meta.target());
         let mut visitor = EventVisitor {
             scratch: &mut bufs.scratch,
             redactor: &inner.redactor,

@@ -17,7 +17,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer, Registry};
 
 use crate::capture::redact::Redactor;
-use crate::clock::{Clock, SystemClock, unix_millis};
+use crate::clock::{Clock, EventClock, SystemClock, unix_millis};
 use crate::console::{ConsoleLayer, console_layer};
 use crate::contract::date::day_of;
 use crate::error::Error;
@@ -88,6 +88,8 @@ pub struct TelemetryBuilder {
     span_fields: bool,
     stderr: bool,
     clock: Arc<dyn Clock>,
+    /// `clock` is [`SystemClock`] (read through the CPU counter, see `EventClock`).
+    system_clock: bool,
     rules: Vec<MetricRule>,
     rules_files: Vec<PathBuf>,
     rules_text: Vec<String>,
@@ -126,6 +128,7 @@ impl TelemetryBuilder {
             span_fields: true,
             stderr: true,
             clock: Arc::new(SystemClock),
+            system_clock: true,
             rules: Vec::new(),
             rules_files: Vec::new(),
             rules_text: Vec::new(),
@@ -304,7 +307,15 @@ impl TelemetryBuilder {
 
     /// The clock that stamps events and decides day changes.
     /// Defaults to [`SystemClock`].
-    pub fn clock(mut self, clock: impl Clock) -> Self {
+    ///
+    /// With the system clock, each thread reads it at most every 50 ms and
+    /// adds the CPU counter's time since (a third of the cost of a clock
+    /// read): stamps stay within tens of microseconds of the system clock,
+    /// and a step of the clock shows within 50 ms. The first `build()` in a
+    /// process calibrates the counter (about a millisecond). Any other
+    /// clock is read for every event.
+    pub fn clock<C: Clock>(mut self, clock: C) -> Self {
+        self.system_clock = std::any::TypeId::of::<C>() == std::any::TypeId::of::<SystemClock>();
         self.clock = Arc::new(clock);
         self
     }

@@ -93,7 +93,7 @@ impl TelemetryBuilder {
             self.redactor,
             queue.clone(),
             engine.clone(),
-            self.clock,
+            EventClock::new(self.clock, self.system_clock),
             (self.max_line_bytes, self.span_fields, self.stderr),
         );
         let layer =

@@ -11,6 +11,7 @@
 
 use crate::capture::FieldMasks;
 use crate::encode::json;
+use crate::words::bytes_eq;
 
 /// Longest text remembered, in bytes: longer values are redacted each
 /// time (and seldom repeat).
@@ -64,7 +65,7 @@ impl Callsite {
     ) -> Redacted {
         if let Some(last) = self.last.get(index)
             && let Some(redacted) = last.redacted
-            && last.input == value
+            && bytes_eq(last.input.as_bytes(), value.as_bytes())
         {
             out.push_str(&last.output);
             return redacted;
