@@ -93,10 +93,20 @@ fn count_lines(dir: &Path) -> u64 {
     lines
 }
 
+/// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`: now and peak), 0
+/// where there is none.
+fn status_kb(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with(key));
+    let digits = line.map(|l| l.split_whitespace().nth(1).unwrap_or("0"));
+    digits.and_then(|d| d.parse().ok()).unwrap_or(0)
+}
+
 /// Runs one case; returns lines on disk per second.
 fn run(mode: &str, threads: u64) -> f64 {
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "target".into()))
         .unwrap();
+    let idle_kb = status_kb("VmRSS:");
     let start = Instant::now();
     match mode {
         "ours" => ours(dir.path(), threads),
@@ -104,10 +114,11 @@ fn run(mode: &str, threads: u64) -> f64 {
         other => panic!("unknown mode {other} (ours | appender)"),
     }
     let secs = start.elapsed().as_secs_f64();
+    let peak_kb = status_kb("VmHWM:");
     let lines = count_lines(dir.path());
     let rate = lines as f64 / secs;
     println!(
-        "{{\"mode\":\"{mode}\",\"threads\":{threads},\"events\":{EVENTS},\"lines_on_disk\":{lines},\"lost\":{},\"secs\":{secs:.3},\"lines_per_sec\":{rate:.0}}}",
+        "{{\"mode\":\"{mode}\",\"threads\":{threads},\"events\":{EVENTS},\"lines_on_disk\":{lines},\"lost\":{},\"secs\":{secs:.3},\"lines_per_sec\":{rate:.0},\"rss_idle_kb\":{idle_kb},\"rss_peak_kb\":{peak_kb}}}",
         EVENTS - lines
     );
     rate
