@@ -7,7 +7,9 @@
 //! field of the same callsite (through the same layer) redacts to the same
 //! output: comparing the bytes costs a fraction of scanning them for
 //! secrets again. The memory also keeps whether the output needs JSON
-//! escaping, so the line encoder can copy it without a second scan.
+//! escaping, and when neither the key nor the value does, the output is
+//! kept framed as the line's `"key":"value"`, so the line encoder copies
+//! the pair at once instead of escaping and quoting each part.
 
 use crate::capture::FieldMasks;
 use crate::encode::json;
@@ -28,6 +30,9 @@ pub(crate) struct Redacted {
     pub(crate) original: usize,
     /// The kept text needs no JSON escaping.
     pub(crate) plain: bool,
+    /// Bytes of `"key":"` written before the text (0: not framed; when
+    /// framed, a closing `"` follows it).
+    pub(crate) framed: usize,
 }
 
 /// One thread's memory of one callsite (per layer).
@@ -55,10 +60,13 @@ impl Callsite {
 
     /// Appends the redaction of `value` (field `index`) to `out`: the
     /// remembered one when `value` is the text last seen on this field,
-    /// else `redact(value, out)`'s, which it then remembers.
+    /// else `redact(value, out)`'s, which it then remembers. With a `key`
+    /// that needs no escaping (the line's key), a value that needs none
+    /// either is framed as `"key":"value"` (see [`Redacted::framed`]).
     pub(crate) fn redact_into(
         &mut self,
         index: usize,
+        key: Option<&str>,
         value: &str,
         out: &mut String,
         redact: impl FnOnce(&str, &mut String) -> usize,
@@ -71,11 +79,7 @@ impl Callsite {
             return redacted;
         }
         let start = out.len();
-        let original = redact(value, out);
-        let redacted = Redacted {
-            original,
-            plain: json::is_plain(&out[start..]),
-        };
+        let redacted = framed(key, out, |out| redact(value, out));
         if index < MAX_FIELDS && value.len() <= MAX_REMEMBERED {
             self.remember(index, value, &out[start..], redacted);
         }
@@ -95,6 +99,34 @@ impl Callsite {
     }
 }
 
+/// Appends `"key":"` (for a `key`), what `redact` writes, and `"`; unless
+/// that needs escaping, then only what `redact` wrote.
+fn framed(
+    key: Option<&str>,
+    out: &mut String,
+    redact: impl FnOnce(&mut String) -> usize,
+) -> Redacted {
+    let start = out.len();
+    if let Some(key) = key {
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":\"");
+    }
+    let framed = out.len() - start;
+    let original = redact(out);
+    let plain = json::is_plain(&out[start + framed..]);
+    match (framed, plain) {
+        (0, _) => {}
+        (_, true) => out.push('"'),
+        (_, false) => drop(out.drain(start..start + framed)),
+    }
+    Redacted {
+        original,
+        plain,
+        framed: if plain { framed } else { 0 },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,8 +140,18 @@ mod tests {
         index: usize,
         value: &str,
     ) -> (String, Redacted) {
+        run_keyed(site, calls, index, None, value)
+    }
+
+    fn run_keyed(
+        site: &mut Callsite,
+        calls: &Cell<u32>,
+        index: usize,
+        key: Option<&str>,
+        value: &str,
+    ) -> (String, Redacted) {
         let mut out = String::from("prefix:");
-        let red = site.redact_into(index, value, &mut out, |v, o| {
+        let red = site.redact_into(index, key, value, &mut out, |v, o| {
             calls.set(calls.get() + 1);
             o.push_str(&v.to_uppercase());
             v.len()
@@ -123,6 +165,7 @@ mod tests {
         let plain = Redacted {
             original: 3,
             plain: true,
+            framed: 0,
         };
         assert_eq!(run(&mut site, &calls, 2, "abc"), ("ABC".into(), plain));
         assert_eq!(run(&mut site, &calls, 2, "abc"), ("ABC".into(), plain));
@@ -152,6 +195,23 @@ mod tests {
             run(&mut site, &calls, MAX_FIELDS, "abc");
         }
         assert_eq!(calls.get(), 4);
+    }
+
+    #[test]
+    fn a_plain_value_is_framed_with_its_key_and_remembered_so() {
+        let (mut site, calls) = (Callsite::default(), Cell::new(0));
+        for _ in 0..2 {
+            let (out, red) = run_keyed(&mut site, &calls, 0, Some("code"), "abc");
+            assert_eq!(out, r#""code":"ABC""#);
+            assert_eq!((red.framed, red.plain, red.original), (8, true, 3));
+        }
+        assert_eq!(calls.get(), 1);
+        // A value that needs escaping is not framed.
+        for _ in 0..2 {
+            let (out, red) = run_keyed(&mut site, &calls, 1, Some("code"), "a\"b");
+            assert_eq!((out.as_str(), red.framed, red.plain), ("A\"B", 0, false));
+        }
+        assert_eq!(calls.get(), 2);
     }
 
     #[test]

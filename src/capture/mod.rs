@@ -19,12 +19,22 @@ use crate::encode::json;
 use crate::words::bytes_eq;
 
 /// Text kept in the scratch arena: its range, the byte length the value
-/// had before any cut, and whether it needs no JSON escaping.
+/// had before any cut, whether it needs no JSON escaping, and whether the
+/// arena holds it framed as the line's `"key":"value"`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Text {
     pub(crate) range: Range<usize>,
     pub(crate) original: usize,
     pub(crate) plain: bool,
+    /// Bytes of `"key":"` before `range` (0: not framed); a `"` follows it.
+    pub(crate) framed: usize,
+}
+
+impl Text {
+    /// The `"key":"value"` pair around the text, when framed.
+    pub(crate) fn frame(&self) -> Option<Range<usize>> {
+        (self.framed > 0).then(|| self.range.start - self.framed..self.range.end + 1)
+    }
 }
 
 /// A captured value; strings live in the scratch arena.
@@ -91,6 +101,7 @@ impl Scratch {
             range: start..self.arena.len(),
             original: value.len(),
             plain: json::is_plain(kept),
+            framed: 0,
         }
     }
 
@@ -212,18 +223,19 @@ impl EventVisitor<'_> {
         let cap = match self.is_secret(field) {
             true => self.scratch.store_raw(REDACTED, self.max),
             false => {
+                let key = self.line_key(field);
                 let arena = &mut self.scratch.arena;
                 let start = arena.len();
                 let (redactor, max) = (self.redactor, self.max);
-                let red = self
-                    .site
-                    .redact_into(field.index(), value, arena, |v, out| {
-                        redactor.redact_into(v, out, max)
-                    });
+                let red = (self.site).redact_into(field.index(), key, value, arena, |v, out| {
+                    redactor.redact_into(v, out, max)
+                });
+                let end = arena.len() - usize::from(red.framed > 0);
                 Cap::Str(Text {
-                    range: start..arena.len(),
+                    range: start + red.framed..end,
                     original: red.original + unread,
                     plain: red.plain,
+                    framed: red.framed,
                 })
             }
         };
@@ -233,6 +245,16 @@ impl EventVisitor<'_> {
             "source" => self.scratch.source = Some(cap),
             _ if self.seen(field) => {}
             _ => self.push_field(field, cap),
+        }
+    }
+
+    /// The key `field` has in the line, when it needs no escaping.
+    fn line_key(&self, field: &Field) -> Option<&'static str> {
+        match (field.name(), field.index()) {
+            ("message", _) => Some("msg"),
+            (name @ ("evt" | "source"), _) => Some(name),
+            (name, i @ 0..64) if self.site.masks.plain & (1 << i) != 0 => Some(name),
+            _ => None,
         }
     }
 

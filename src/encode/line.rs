@@ -42,19 +42,24 @@ fn write_line(s: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, limit: us
     ts.push(out, s.ts_ms);
     out.extend_from_slice(b",\"level\":\"");
     out.extend_from_slice(s.level.unwrap_or(LineLevel::Info).as_str().as_bytes());
-    out.extend_from_slice(b"\",\"evt\":");
-    push_opt(out, s, s.evt.as_ref(), limit);
-    out.extend_from_slice(b",\"source\":");
+    out.push(b'"');
+    push_top(out, s, b",\"evt\":", s.evt.as_ref(), limit);
     match &s.source {
-        Some(cap) => push_text(out, s, cap, limit),
-        None => push_limited(out, s.source(), s.source().len(), limit),
+        Some(cap) => push_top(out, s, b",\"source\":", Some(cap), limit),
+        None => {
+            out.extend_from_slice(b",\"source\":");
+            push_limited(out, s.source(), s.source().len(), limit)
+        }
     }
-    out.extend_from_slice(b",\"msg\":");
-    push_opt(out, s, s.msg.as_ref(), limit);
+    push_top(out, s, b",\"msg\":", s.msg.as_ref(), limit);
     out.extend_from_slice(b",\"meta\":{");
     for (i, (name, cap)) in s.fields.iter().enumerate() {
         if i > 0 {
             out.push(b',');
+        }
+        if let Some(pair) = whole_pair(s, cap, limit) {
+            out.extend_from_slice(pair);
+            continue;
         }
         if i < 64 && s.plain_keys & (1 << i) != 0 {
             json::push_plain_key(out, name);
@@ -67,7 +72,24 @@ fn write_line(s: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, limit: us
     out.extend_from_slice(b"}}\n");
 }
 
-fn push_opt(out: &mut Vec<u8>, s: &Scratch, cap: Option<&Cap>, limit: usize) {
+/// The `"key":"value"` pair of a framed text kept whole within `limit`
+/// (see [`Text::framed`](crate::capture::Text)).
+#[inline]
+fn whole_pair<'s>(s: &'s Scratch, cap: &Cap, limit: usize) -> Option<&'s [u8]> {
+    let Cap::Str(t) = cap else { return None };
+    let whole = t.range.len() == t.original && t.range.len() <= limit;
+    let frame = t.frame().filter(|_| whole)?;
+    Some(&s.arena.as_bytes()[frame])
+}
+
+/// `,"key":` and a top-level text (`evt`, `source`, `msg`): its framed pair
+/// when there is one (the key is the same), else written here.
+fn push_top(out: &mut Vec<u8>, s: &Scratch, comma_key: &[u8], cap: Option<&Cap>, limit: usize) {
+    if let Some(pair) = cap.and_then(|c| whole_pair(s, c, limit)) {
+        out.push(b',');
+        return out.extend_from_slice(pair);
+    }
+    out.extend_from_slice(comma_key);
     match cap {
         Some(cap) => push_text(out, s, cap, limit),
         None => out.extend_from_slice(b"\"\""),
