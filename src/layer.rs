@@ -172,11 +172,25 @@ struct Buffers {
     /// What this thread knows of each (layer, callsite): field-name masks
     /// (names are static per callsite) and the last redactions.
     callsites: HashMap<(u64, usize), Callsite, FixedState>,
+    /// Bytes the last redactions in `callsites` hold.
+    remembered: usize,
 }
 
-/// Callsites a thread remembers at most; past this it forgets them all
+/// Callsites a thread remembers at most; past this, or past
+/// [`MAX_REMEMBERED_BYTES`] of remembered text, it forgets them all
 /// (layers built and dropped over and over leave entries behind).
 const MAX_CALLSITES: usize = 4096;
+
+/// Bytes of remembered redactions a thread keeps at most (see
+/// [`capture::memo`](crate::capture::memo)).
+const MAX_REMEMBERED_BYTES: usize = 1 << 20;
+
+impl Buffers {
+    fn forget_callsites(&mut self) {
+        self.callsites.clear();
+        self.remembered = 0;
+    }
+}
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
@@ -210,21 +224,6 @@ impl BareTelemetryLayer {
         }
     }
 
-    /// This thread's memory of the callsite of `meta` through this layer.
-    fn callsite<'b>(
-        &self,
-        callsites: &'b mut HashMap<(u64, usize), Callsite, FixedState>,
-        meta: &'static Metadata<'static>,
-    ) -> &'b mut Callsite {
-        let key = (self.inner.id, meta as *const Metadata<'static> as usize);
-        if callsites.len() >= MAX_CALLSITES && !callsites.contains_key(&key) {
-            callsites.clear();
-        }
-        callsites
-            .entry(key)
-            .or_insert_with(|| Callsite::new(FieldMasks::of(&self.inner.redactor, meta)))
-    }
-
     fn capture<S>(&self, bufs: &mut Buffers, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -233,13 +232,23 @@ impl BareTelemetryLayer {
         let meta = event.metadata();
         let now_ms = inner.clock.now_ms(&mut bufs.anchor);
         bufs.scratch.reset(now_ms, meta.target());
+        let key = (inner.id, meta as *const Metadata<'static> as usize);
+        if bufs.callsites.len() >= MAX_CALLSITES && !bufs.callsites.contains_key(&key) {
+            bufs.forget_callsites();
+        }
+        let site = (bufs.callsites.entry(key))
+            .or_insert_with(|| Callsite::new(FieldMasks::of(&inner.redactor, meta)));
         let mut visitor = EventVisitor {
             scratch: &mut bufs.scratch,
             redactor: &inner.redactor,
             max: inner.max_line,
-            site: self.callsite(&mut bufs.callsites, meta),
+            site,
         };
         event.record(&mut visitor);
+        bufs.remembered += visitor.site.take_grown();
+        if bufs.remembered > MAX_REMEMBERED_BYTES {
+            bufs.forget_callsites();
+        }
         if bufs.scratch.evt.is_none() {
             return false;
         }

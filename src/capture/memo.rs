@@ -40,6 +40,8 @@ pub(crate) struct Redacted {
 pub(crate) struct Callsite {
     pub(crate) masks: FieldMasks,
     last: Vec<Last>,
+    /// Bytes of memory taken since [`take_grown`](Self::take_grown).
+    grown: usize,
 }
 
 /// The last text redacted on one field, and its redaction.
@@ -55,7 +57,14 @@ impl Callsite {
         Callsite {
             masks,
             last: Vec::new(),
+            grown: 0,
         }
+    }
+
+    /// Bytes of memory this callsite's memory took since the last call
+    /// (the layer keeps each thread's total under a budget).
+    pub(crate) fn take_grown(&mut self) -> usize {
+        std::mem::take(&mut self.grown)
     }
 
     /// Appends the redaction of `value` (field `index`) to `out`: the
@@ -91,11 +100,13 @@ impl Callsite {
             self.last.resize_with(index + 1, Last::default);
         }
         let last = &mut self.last[index];
+        let before = last.input.capacity() + last.output.capacity();
         last.input.clear();
         last.input.push_str(input);
         last.output.clear();
         last.output.push_str(output);
         last.redacted = Some(redacted);
+        self.grown += (last.input.capacity() + last.output.capacity()).saturating_sub(before);
     }
 }
 
@@ -212,6 +223,17 @@ mod tests {
             assert_eq!((out.as_str(), red.framed, red.plain), ("A\"B", 0, false));
         }
         assert_eq!(calls.get(), 2);
+    }
+
+    #[test]
+    fn the_memory_taken_is_reported_once() {
+        let (mut site, calls) = (Callsite::default(), Cell::new(0));
+        run(&mut site, &calls, 0, "abc");
+        let grown = site.take_grown();
+        assert!(grown >= 6, "{grown}");
+        assert_eq!(site.take_grown(), 0);
+        run(&mut site, &calls, 0, "abd");
+        assert_eq!(site.take_grown(), 0, "the same capacity is reused");
     }
 
     #[test]
