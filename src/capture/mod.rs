@@ -13,7 +13,7 @@ use tracing::field::{Field, Visit};
 
 use crate::capture::memo::Callsite;
 use crate::capture::redact::{REDACTED, Redactor};
-use crate::capture::value::{EventView, FieldValue, OwnedValue, Value};
+use crate::capture::value::{EventView, FieldValue, FoundAt, OwnedValue, Value};
 use crate::contract::level::LineLevel;
 use crate::encode::json;
 use crate::words::bytes_eq;
@@ -423,6 +423,37 @@ impl EventView for Scratch {
     fn ts_unix_ms(&self) -> i64 {
         self.ts_ms
     }
+
+    /// A name found where it was last time (the same static name at the
+    /// same position) is taken without a search: names in `fields` are
+    /// unique, so that is the field.
+    fn lookup<'s>(
+        &'s self,
+        names: &[String],
+        out: &mut [Option<FieldValue<'s>>],
+        seen: &mut [Option<FoundAt>],
+    ) {
+        let value = |cap: &'s Cap| cap.map_str(|t| &self.arena[t.range.clone()]);
+        for (k, (slot, name)) in out.iter_mut().zip(names).enumerate() {
+            let cached = seen.get(k).copied().flatten().and_then(|at| {
+                let (n, cap) = self.fields.get(at.position)?;
+                std::ptr::eq(*n, at.name).then(|| value(cap))
+            });
+            if cached.is_some() {
+                *slot = cached;
+                continue;
+            }
+            let found =
+                (self.fields.iter()).position(|(n, _)| bytes_eq(n.as_bytes(), name.as_bytes()));
+            *slot = found.map(|i| value(&self.fields[i].1));
+            if let Some(at) = seen.get_mut(k) {
+                *at = found.map(|position| FoundAt {
+                    position,
+                    name: self.fields[position].0,
+                });
+            }
+        }
+    }
 }
 #[cfg(test)]
 mod tests {
@@ -442,6 +473,45 @@ mod tests {
             "abcd...[truncated 4 bytes]"
         );
         assert_eq!(visitor.clean("note", "abcd"), "abcd");
+    }
+
+    /// A scratch with the fields `(name, text)`, in order.
+    fn scratch_with(fields: &[(&'static str, &str)]) -> Scratch {
+        let mut scratch = Scratch::default();
+        for (name, text) in fields {
+            let cap = scratch.store_raw(text, usize::MAX);
+            scratch.fields.push((name, cap));
+        }
+        scratch
+    }
+
+    #[test]
+    fn a_lookup_finds_fields_where_they_were_or_searches_again() {
+        let names = [
+            "model".to_string(),
+            "code".to_string(),
+            "absent".to_string(),
+        ];
+        let mut seen = [None; 3];
+        let text = |v: Option<FieldValue<'_>>| match v {
+            Some(FieldValue::Str(s)) => Some(s.to_owned()),
+            _ => None,
+        };
+        let mut look = |scratch: &Scratch| {
+            let mut out = [None; 3];
+            scratch.lookup(&names, &mut out, &mut seen);
+            out.map(text)
+        };
+        let some = |s: &str| Some(s.to_owned());
+        let first = scratch_with(&[("code", "429"), ("model", "m1")]);
+        assert_eq!(look(&first), [some("m1"), some("429"), None]);
+        let again = scratch_with(&[("code", "500"), ("model", "m2")]);
+        assert_eq!(look(&again), [some("m2"), some("500"), None]);
+        // Another order (another callsite): found by name again.
+        let other = scratch_with(&[("model", "m3"), ("x", "y"), ("code", "401")]);
+        assert_eq!(look(&other), [some("m3"), some("401"), None]);
+        let fewer = scratch_with(&[("model", "m4")]);
+        assert_eq!(look(&fewer), [some("m4"), None, None]);
     }
 
     #[test]

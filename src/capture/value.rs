@@ -88,6 +88,31 @@ pub(crate) trait EventView {
     /// The event's timestamp (the line's `ts`), in milliseconds since the Unix epoch.
     fn ts_unix_ms(&self) -> i64;
     fn field(&self, name: &str) -> Option<FieldValue<'_>>;
+
+    /// Looks each of `names` up into `out`, in one call. A view that keeps
+    /// its fields in order may use `seen` (per name: where it was found in
+    /// a previous event, and that field's name) to skip the search, and
+    /// updates it.
+    fn lookup<'s>(
+        &'s self,
+        names: &[String],
+        out: &mut [Option<FieldValue<'s>>],
+        seen: &mut [Option<FoundAt>],
+    ) {
+        let _ = seen;
+        for (value, name) in out.iter_mut().zip(names) {
+            *value = self.field(name);
+        }
+    }
+}
+
+/// Where a field was found in an event's field list: its position, and
+/// its name (a callsite's static name: the same address means the same
+/// name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FoundAt {
+    pub(crate) position: usize,
+    pub(crate) name: &'static str,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::capture::value::{EventView, FieldValue};
+use crate::capture::value::{EventView, FieldValue, FoundAt};
 use crate::rules::compile::{LabelSource, MetricDef, RuleDef};
 use crate::rules::exemplars::Names;
 use crate::rules::rule::Kind;
@@ -168,16 +168,18 @@ pub(crate) struct Fields<'f, 'a> {
 }
 
 impl<'f, 'a> Fields<'f, 'a> {
-    /// Looks `names` up in `ev`, the first ones into `inline`.
+    /// Looks `names` up in `ev`, the first ones into `inline`; `seen`
+    /// (see [`EventView::lookup`]) is this thread's memory of where they
+    /// were last time, if it keeps one.
     #[inline]
     pub(crate) fn lookup(
         ev: &'a dyn EventView,
         names: &'a [String],
         inline: &'f mut InlineValues<'a>,
+        seen: &mut [Option<FoundAt>],
     ) -> Self {
-        for (value, name) in inline.iter_mut().zip(names) {
-            *value = ev.field(name);
-        }
+        let n = names.len().min(INLINE_FIELDS);
+        ev.lookup(&names[..n], &mut inline[..n], seen);
         Fields { ev, names, inline }
     }
 
@@ -242,7 +244,7 @@ mod tests {
 
         let ev = Ev::new("e").u("status", 429).s("cost", "0.5");
         let mut inline = [None; INLINE_FIELDS];
-        let fields = Fields::lookup(&ev, &e.fields, &mut inline);
+        let fields = Fields::lookup(&ev, &e.fields, &mut inline, &mut []);
         let labels: Vec<_> = (0..2).map(|i| e.label_value(&fields, i)).collect();
         assert_eq!(labels, [Some(FieldValue::U64(429)), None]);
         assert_eq!(fields.get(2), Some(FieldValue::Str("0.5")));
@@ -254,7 +256,7 @@ mod tests {
         let names: Vec<String> = (0..INLINE_FIELDS + 3).map(|i| format!("f{i}")).collect();
         let ev = Ev::new("e").u("f0", 0).u("f9", 9).u("f10", 10);
         let mut inline = [None; INLINE_FIELDS];
-        let fields = Fields::lookup(&ev, &names, &mut inline);
+        let fields = Fields::lookup(&ev, &names, &mut inline, &mut []);
         assert_eq!(fields.get(0), Some(FieldValue::U64(0)));
         assert_eq!(fields.get(9), Some(FieldValue::U64(9)));
         assert_eq!(fields.get(10), Some(FieldValue::U64(10)));

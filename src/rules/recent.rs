@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use thread_local::ThreadLocal;
 
-use crate::capture::value::{EventView, FieldValue};
+use crate::capture::value::{EventView, FieldValue, FoundAt};
 use crate::contract::level::LineLevel;
 use crate::rules::exemplars::Slots;
 use crate::rules::plan::Plans;
@@ -103,6 +103,8 @@ pub(crate) struct RecentLabels {
     changed_at: Vec<u64>,
     /// Counts events whose values changed.
     stamp: u64,
+    /// Where each field of the `evt`'s rules was in the last event.
+    found_at: Vec<Option<FoundAt>>,
 }
 
 /// One field value as seen, its text held in [`RecentLabels::text`].
@@ -168,6 +170,15 @@ impl RecentLabels {
                 Some(v) => Seen::of(v, start..self.text.len()),
             };
         }
+    }
+
+    /// Where the `n` fields of the `evt`'s rules were in the last event
+    /// (see [`EventView::lookup`]).
+    pub(crate) fn found_at(&mut self, n: usize) -> &mut [Option<FoundAt>] {
+        if self.found_at.len() != n {
+            self.found_at = vec![None; n];
+        }
+        &mut self.found_at
     }
 
     /// Whether none of the values at `indices` changed after `stamp`.

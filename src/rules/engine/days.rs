@@ -57,7 +57,7 @@ impl MetricsEngine {
         };
         let rules = &self.plans.groups[group];
         let mut inline = [None; INLINE_FIELDS];
-        let fields = Fields::lookup(ev, &rules.fields, &mut inline);
+        let fields = Fields::lookup(ev, &rules.fields, &mut inline, &mut []);
         let at = At {
             level: ev.level(),
             day: today,

@@ -189,7 +189,11 @@ impl MetricsEngine {
         };
         let rules = &self.plans.groups[group];
         let mut inline = [None; INLINE_FIELDS];
-        let fields = Fields::lookup(ev, &rules.fields, &mut inline);
+        let seen = recent
+            .labels
+            .get_mut(group)
+            .map(|l| l.found_at(rules.fields.len()));
+        let fields = Fields::lookup(ev, &rules.fields, &mut inline, seen.unwrap_or_default());
         let n = rules.label_fields.len();
         let stamp =
             (recent.labels.get_mut(group)).map(|l| l.observe(n, |i| rules.label_value(&fields, i)));
