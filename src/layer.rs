@@ -3,11 +3,8 @@
 //! the line, updates metrics and hands the line to the writer.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use foldhash::fast::FixedState;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -16,7 +13,7 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::capture::memo::Callsite;
+use crate::capture::memo::Callsites;
 use crate::capture::redact::Redactor;
 use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor};
 use crate::clock::{Anchor, EventClock};
@@ -169,27 +166,8 @@ struct Buffers {
     ts: TimestampCache,
     /// This thread's last reading of the system clock.
     anchor: Anchor,
-    /// What this thread knows of each (layer, callsite): field-name masks
-    /// (names are static per callsite) and the last redactions.
-    callsites: HashMap<(u64, usize), Callsite, FixedState>,
-    /// Bytes the last redactions in `callsites` hold.
-    remembered: usize,
-}
-
-/// Callsites a thread remembers at most; past this, or past
-/// [`MAX_REMEMBERED_BYTES`] of remembered text, it forgets them all
-/// (layers built and dropped over and over leave entries behind).
-const MAX_CALLSITES: usize = 4096;
-
-/// Bytes of remembered redactions a thread keeps at most (see
-/// [`capture::memo`](crate::capture::memo)).
-const MAX_REMEMBERED_BYTES: usize = 1 << 20;
-
-impl Buffers {
-    fn forget_callsites(&mut self) {
-        self.callsites.clear();
-        self.remembered = 0;
-    }
+    /// What this thread knows of each (layer, callsite).
+    callsites: Callsites,
 }
 
 thread_local! {
@@ -233,22 +211,15 @@ impl BareTelemetryLayer {
         let now_ms = inner.clock.now_ms(&mut bufs.anchor);
         bufs.scratch.reset(now_ms, meta.target());
         let key = (inner.id, meta as *const Metadata<'static> as usize);
-        if bufs.callsites.len() >= MAX_CALLSITES && !bufs.callsites.contains_key(&key) {
-            bufs.forget_callsites();
-        }
-        let site = (bufs.callsites.entry(key))
-            .or_insert_with(|| Callsite::new(FieldMasks::of(&inner.redactor, meta)));
         let mut visitor = EventVisitor {
             scratch: &mut bufs.scratch,
             redactor: &inner.redactor,
             max: inner.max_line,
-            site,
+            site: (bufs.callsites).get(key, || FieldMasks::of(&inner.redactor, meta)),
         };
         event.record(&mut visitor);
-        bufs.remembered += visitor.site.take_grown();
-        if bufs.remembered > MAX_REMEMBERED_BYTES {
-            bufs.forget_callsites();
-        }
+        let grown = visitor.site.take_grown();
+        bufs.callsites.keep_within_budget(grown);
         if bufs.scratch.evt.is_none() {
             return false;
         }

@@ -11,6 +11,10 @@
 //! kept framed as the line's `"key":"value"`, so the line encoder copies
 //! the pair at once instead of escaping and quoting each part.
 
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+
 use crate::capture::FieldMasks;
 use crate::encode::json;
 use crate::words::bytes_eq;
@@ -22,6 +26,53 @@ pub(crate) const MAX_REMEMBERED: usize = 256;
 /// Fields remembered per callsite (by field index); later ones are
 /// redacted each time.
 const MAX_FIELDS: usize = 64;
+
+/// Callsites a thread remembers at most; past this, or past
+/// [`MAX_REMEMBERED_BYTES`] of remembered text, it forgets them all
+/// (layers built and dropped over and over leave entries behind).
+const MAX_CALLSITES: usize = 4096;
+
+/// Bytes of remembered redactions a thread keeps at most.
+const MAX_REMEMBERED_BYTES: usize = 1 << 20;
+
+/// One thread's memory of every (layer id, callsite address) it saw.
+#[derive(Debug, Default)]
+pub(crate) struct Callsites {
+    map: HashMap<(u64, usize), Callsite, FixedState>,
+    /// Bytes the remembered redactions hold.
+    remembered: usize,
+}
+
+impl Callsites {
+    /// The memory of callsite `key`, made with `masks()` if new.
+    pub(crate) fn get(
+        &mut self,
+        key: (u64, usize),
+        masks: impl FnOnce() -> FieldMasks,
+    ) -> &mut Callsite {
+        if self.map.len() >= MAX_CALLSITES && !self.map.contains_key(&key) {
+            self.forget();
+        }
+        self.map
+            .entry(key)
+            .or_insert_with(|| Callsite::new(masks()))
+    }
+
+    /// Counts `grown` bytes a callsite took during an event (its
+    /// [`take_grown`](Callsite::take_grown)); past the budget, forgets
+    /// everything.
+    pub(crate) fn keep_within_budget(&mut self, grown: usize) {
+        self.remembered += grown;
+        if self.remembered > MAX_REMEMBERED_BYTES {
+            self.forget();
+        }
+    }
+
+    fn forget(&mut self) {
+        self.map.clear();
+        self.remembered = 0;
+    }
+}
 
 /// A redacted text as the encoder needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +112,7 @@ impl Callsite {
         }
     }
 
-    /// Bytes of memory this callsite's memory took since the last call
-    /// (the layer keeps each thread's total under a budget).
+    /// Bytes of memory this callsite's memory took since the last call.
     pub(crate) fn take_grown(&mut self) -> usize {
         std::mem::take(&mut self.grown)
     }
@@ -234,6 +284,46 @@ mod tests {
         assert_eq!(site.take_grown(), 0);
         run(&mut site, &calls, 0, "abd");
         assert_eq!(site.take_grown(), 0, "the same capacity is reused");
+    }
+
+    #[test]
+    fn a_thread_forgets_its_callsites_past_the_memory_budget() {
+        let mut sites = Callsites::default();
+        let calls = Cell::new(0);
+        let text = "x".repeat(MAX_REMEMBERED);
+        // Each callsite remembers 8 fields of 256 bytes (twice: in and out).
+        let per_site = 8 * 2 * MAX_REMEMBERED;
+        let fill = MAX_REMEMBERED_BYTES / per_site;
+        for id in 0..fill {
+            let site = sites.get((1, id), FieldMasks::default);
+            for i in 0..8 {
+                run(site, &calls, i, &text);
+            }
+            let grown = site.take_grown();
+            sites.keep_within_budget(grown);
+        }
+        assert_eq!(sites.map.len(), fill);
+        assert!(sites.remembered >= MAX_REMEMBERED_BYTES - per_site);
+        let site = sites.get((1, fill), FieldMasks::default);
+        for i in 0..8 {
+            run(site, &calls, i, &text);
+        }
+        let grown = site.take_grown();
+        sites.keep_within_budget(grown);
+        assert_eq!((sites.map.len(), sites.remembered), (0, 0));
+    }
+
+    #[test]
+    fn a_thread_forgets_its_callsites_past_their_number() {
+        let mut sites = Callsites::default();
+        for id in 0..MAX_CALLSITES {
+            sites.get((1, id), FieldMasks::default);
+        }
+        assert_eq!(sites.map.len(), MAX_CALLSITES);
+        sites.get((1, 0), FieldMasks::default);
+        assert_eq!(sites.map.len(), MAX_CALLSITES, "a known one is kept");
+        sites.get((2, 0), FieldMasks::default);
+        assert_eq!(sites.map.len(), 1);
     }
 
     #[test]

@@ -78,11 +78,7 @@ fn push_escape(out: &mut Vec<u8>, b: u8) {
 /// Appends `s`, which needs no escaping ([`is_plain`]), as a JSON string.
 #[inline]
 pub(crate) fn push_plain_str(out: &mut Vec<u8>, s: &str) {
-    debug_assert!(is_plain(s));
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    out.extend_from_slice(s.as_bytes());
-    out.push(b'"');
+    push_plain(out, s, b"\"");
 }
 
 /// Appends a field name as a JSON string.
@@ -97,11 +93,17 @@ pub(crate) fn is_plain(s: &str) -> bool {
 
 /// Appends `"s":` for an `s` that needs no escaping ([`is_plain`]).
 pub(crate) fn push_plain_key(out: &mut Vec<u8>, s: &str) {
+    push_plain(out, s, b"\":");
+}
+
+/// Appends `"`, `s` (which needs no escaping) and `end`.
+#[inline]
+fn push_plain(out: &mut Vec<u8>, s: &str, end: &[u8]) {
     debug_assert!(is_plain(s));
-    out.reserve(s.len() + 3);
+    out.reserve(s.len() + 1 + end.len());
     out.push(b'"');
     out.extend_from_slice(s.as_bytes());
-    out.extend_from_slice(b"\":");
+    out.extend_from_slice(end);
 }
 
 /// The length `s` takes once escaped, quotes excluded.

@@ -19,74 +19,15 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+pub(crate) use crate::sink::batch::{Batch, Run};
+use crate::sink::pace::Pace;
+
 /// The writer lingers for a batch of a quarter of the queue's capacity
 /// (sleeping until the arrival rate says it is there; callers wake it at
 /// half), for at most this long after the first line arrives. A quarter,
 /// not more: while the writer writes one batch, callers have the rest of
 /// the queue to fill before they wait.
-const LINGER: Duration = Duration::from_millis(5);
-
-/// Lines of one UTC day, contiguous in a batch buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Run {
-    pub(crate) day: i64,
-    pub(crate) end: usize,
-    pub(crate) lines: u64,
-}
-
-/// A set of complete lines taken by the writer.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    pub(crate) buf: Vec<u8>,
-    pub(crate) runs: Vec<Run>,
-}
-
-impl Batch {
-    pub(crate) fn lines(&self) -> u64 {
-        self.runs.iter().map(|r| r.lines).sum()
-    }
-
-    /// The runs with their byte ranges.
-    pub(crate) fn slices(&self) -> impl Iterator<Item = (Run, &[u8])> {
-        let mut start = 0;
-        self.runs.iter().map(move |run| {
-            let bytes = &self.buf[start..run.end];
-            start = run.end;
-            (*run, bytes)
-        })
-    }
-
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.runs.clear();
-    }
-
-    /// Empties a written batch; after one of at most `base` bytes, gives
-    /// back a buffer a backlog grew past twice that, so the queue's memory
-    /// returns to its base size.
-    pub(crate) fn recycle(&mut self, base: usize) {
-        let small = self.buf.len() <= base;
-        self.clear();
-        if small && self.buf.capacity() > 2 * base {
-            self.buf.shrink_to(base);
-        }
-    }
-
-    fn push(&mut self, day: i64, line: &[u8]) {
-        self.buf.extend_from_slice(line);
-        match self.runs.last_mut() {
-            Some(run) if run.day == day => {
-                run.end = self.buf.len();
-                run.lines += 1;
-            }
-            _ => self.runs.push(Run {
-                day,
-                end: self.buf.len(),
-                lines: 1,
-            }),
-        }
-    }
-}
+pub(crate) const LINGER: Duration = Duration::from_millis(5);
 
 /// What happened to a pushed line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,42 +77,6 @@ struct State {
     abandoned: bool,
     /// How fast lines arrived, for the writer's linger.
     pace: Pace,
-}
-
-/// The rate lines arrive at, as the writer sees it between two batches.
-#[derive(Debug, Default)]
-struct Pace {
-    last_take: Option<Instant>,
-    /// Bytes per second over the last batch.
-    rate: f64,
-}
-
-impl Pace {
-    /// A batch of `bytes` was taken now.
-    fn took(&mut self, bytes: usize) {
-        let now = Instant::now();
-        if let Some(last) = self.last_take {
-            let secs = now.duration_since(last).as_secs_f64();
-            self.rate = if secs > 0.0 { bytes as f64 / secs } else { 0.0 };
-        }
-        self.last_take = Some(now);
-    }
-
-    /// How long `missing` bytes should take to arrive: at the rate seen
-    /// `since` the linger started (bytes arrived, time), or at the last
-    /// batch's rate before the first sleep. No arrivals, no estimate: the
-    /// whole linger.
-    fn time_for(&self, missing: usize, since: Option<(usize, Duration)>) -> Duration {
-        let rate = match since {
-            None => self.rate,
-            Some((bytes, time)) if !time.is_zero() => bytes as f64 / time.as_secs_f64(),
-            Some(_) => 0.0,
-        };
-        match rate > 0.0 {
-            true => Duration::from_secs_f64((missing as f64 / rate).min(LINGER.as_secs_f64())),
-            false => LINGER,
-        }
-    }
 }
 
 /// See the module docs.
@@ -471,35 +376,6 @@ mod tests {
 
     fn no_drops(_: u64) -> (i64, Vec<u8>) {
         unreachable!("no drops in this test")
-    }
-
-    #[test]
-    fn the_linger_lasts_as_long_as_the_arrival_rate_says() {
-        let ms = Duration::from_millis;
-        let pace = Pace {
-            last_take: None,
-            rate: 1_000_000.0,
-        };
-        // Before the first sleep: the last batch's rate (1 MB/s).
-        assert_eq!(pace.time_for(1_000, None), ms(1));
-        // Then the rate since the linger started: 500 bytes in 1 ms.
-        assert_eq!(pace.time_for(1_000, Some((500, ms(1)))), ms(2));
-        // Nothing arrived, or no rate known: the whole linger.
-        assert_eq!(pace.time_for(1_000, Some((0, ms(1)))), LINGER);
-        assert_eq!(Pace::default().time_for(1_000, None), LINGER);
-        // Never past the linger.
-        assert_eq!(pace.time_for(1 << 30, None), LINGER);
-    }
-
-    #[test]
-    fn the_rate_is_what_a_batch_brought_since_the_last_one() {
-        let mut pace = Pace::default();
-        pace.took(1 << 20);
-        assert_eq!(pace.rate, 0.0, "no rate from a first batch");
-        std::thread::sleep(Duration::from_millis(2));
-        pace.took(1_000);
-        // 1,000 bytes in at least 2 ms: at most 500 kB/s.
-        assert!(pace.rate > 0.0 && pace.rate <= 500_000.0, "{}", pace.rate);
     }
 
     #[test]
