@@ -28,7 +28,7 @@ pub fn render_event_for_fuzzing(
         scratch: &mut scratch,
         redactor,
         max: max_line_bytes,
-        site: &mut Callsite::new(FieldMasks::of(redactor, meta)),
+        site: &mut Callsite::new(FieldMasks::of(redactor, meta), meta.target()),
     });
     scratch.level = Some(LineLevel::from_tracing(meta.level(), scratch.critical));
     let mut out = Vec::new();

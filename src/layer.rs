@@ -13,7 +13,7 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::capture::memo::Callsites;
+use crate::capture::memo::{Callsite, Callsites};
 use crate::capture::redact::Redactor;
 use crate::capture::{EventVisitor, FieldMasks, Scratch, SpanFields, SpanVisitor};
 use crate::clock::{Anchor, EventClock};
@@ -215,9 +215,12 @@ impl BareTelemetryLayer {
             scratch: &mut bufs.scratch,
             redactor: &inner.redactor,
             max: inner.max_line,
-            site: (bufs.callsites).get(key, || FieldMasks::of(&inner.redactor, meta)),
+            site: (bufs.callsites).get(key, || {
+                Callsite::new(FieldMasks::of(&inner.redactor, meta), meta.target())
+            }),
         };
         event.record(&mut visitor);
+        visitor.source_from_target();
         let grown = visitor.site.take_grown();
         bufs.callsites.keep_within_budget(grown);
         if bufs.scratch.evt.is_none() {

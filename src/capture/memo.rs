@@ -44,18 +44,16 @@ pub(crate) struct Callsites {
 }
 
 impl Callsites {
-    /// The memory of callsite `key`, made with `masks()` if new.
+    /// The memory of callsite `key`, made by `make` if new.
     pub(crate) fn get(
         &mut self,
         key: (u64, usize),
-        masks: impl FnOnce() -> FieldMasks,
+        make: impl FnOnce() -> Callsite,
     ) -> &mut Callsite {
         if self.map.len() >= MAX_CALLSITES && !self.map.contains_key(&key) {
             self.forget();
         }
-        self.map
-            .entry(key)
-            .or_insert_with(|| Callsite::new(masks()))
+        self.map.entry(key).or_insert_with(make)
     }
 
     /// Counts `grown` bytes a callsite took during an event (its
@@ -90,6 +88,9 @@ pub(crate) struct Redacted {
 #[derive(Debug, Default)]
 pub(crate) struct Callsite {
     pub(crate) masks: FieldMasks,
+    /// `"source":"target"`, the line's pair for an event without a `source`
+    /// field, when the target needs no escaping.
+    pub(crate) target_pair: Option<Box<str>>,
     last: Vec<Last>,
     /// Bytes of memory taken since [`take_grown`](Self::take_grown).
     grown: usize,
@@ -104,9 +105,12 @@ struct Last {
 }
 
 impl Callsite {
-    pub(crate) fn new(masks: FieldMasks) -> Self {
+    /// A callsite with these `masks` and `target`.
+    pub(crate) fn new(masks: FieldMasks, target: &str) -> Self {
+        let pair = json::is_plain(target).then(|| format!("\"source\":\"{target}\""));
         Callsite {
             masks,
+            target_pair: pair.map(String::into_boxed_str),
             last: Vec::new(),
             grown: 0,
         }
@@ -295,7 +299,7 @@ mod tests {
         let per_site = 8 * 2 * MAX_REMEMBERED;
         let fill = MAX_REMEMBERED_BYTES / per_site;
         for id in 0..fill {
-            let site = sites.get((1, id), FieldMasks::default);
+            let site = sites.get((1, id), Callsite::default);
             for i in 0..8 {
                 run(site, &calls, i, &text);
             }
@@ -304,7 +308,7 @@ mod tests {
         }
         assert_eq!(sites.map.len(), fill);
         assert!(sites.remembered >= MAX_REMEMBERED_BYTES - per_site);
-        let site = sites.get((1, fill), FieldMasks::default);
+        let site = sites.get((1, fill), Callsite::default);
         for i in 0..8 {
             run(site, &calls, i, &text);
         }
@@ -317,13 +321,26 @@ mod tests {
     fn a_thread_forgets_its_callsites_past_their_number() {
         let mut sites = Callsites::default();
         for id in 0..MAX_CALLSITES {
-            sites.get((1, id), FieldMasks::default);
+            sites.get((1, id), Callsite::default);
         }
         assert_eq!(sites.map.len(), MAX_CALLSITES);
-        sites.get((1, 0), FieldMasks::default);
+        sites.get((1, 0), Callsite::default);
         assert_eq!(sites.map.len(), MAX_CALLSITES, "a known one is kept");
-        sites.get((2, 0), FieldMasks::default);
+        sites.get((2, 0), Callsite::default);
         assert_eq!(sites.map.len(), 1);
+    }
+
+    #[test]
+    fn the_target_pair_is_made_once_when_the_target_is_plain() {
+        let site = Callsite::new(FieldMasks::default(), "my_app::worker");
+        assert_eq!(
+            site.target_pair.as_deref(),
+            Some(r#""source":"my_app::worker""#)
+        );
+        assert_eq!(
+            Callsite::new(FieldMasks::default(), "a\"b").target_pair,
+            None
+        );
     }
 
     #[test]

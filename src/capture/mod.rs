@@ -58,6 +58,9 @@ pub(crate) struct Scratch {
     pub(crate) ts_ms: i64,
     /// Target of the event, used as `source` when it has no `source` field.
     pub(crate) target: &'static str,
+    /// Where the arena holds `"source":"target"` for such an event (when
+    /// the target needs no escaping).
+    pub(crate) target_pair: Option<Range<usize>>,
     debug: String,
 }
 
@@ -75,7 +78,7 @@ impl Scratch {
         self.plain_keys = 0;
         (self.evt, self.source, self.msg) = (None, None, None);
         (self.critical, self.level) = (false, None);
-        (self.ts_ms, self.target) = (ts_ms, target);
+        (self.ts_ms, self.target, self.target_pair) = (ts_ms, target, None);
     }
 
     pub(crate) fn text(&self, cap: &Cap) -> &str {
@@ -209,6 +212,23 @@ impl EventVisitor<'_> {
             i @ 0..64 => self.site.masks.secret & (1 << i) != 0,
             _ => self.redactor.is_secret_name(field.name()),
         }
+    }
+
+    /// After the fields: for an event without a `source` field, copies
+    /// the callsite's `"source":"target"` pair (when the target needs no
+    /// escaping) to the arena for the line.
+    pub(crate) fn source_from_target(&mut self) {
+        let (scratch, site) = (&mut *self.scratch, &*self.site);
+        let Some(pair) = site
+            .target_pair
+            .as_deref()
+            .filter(|_| scratch.source.is_none())
+        else {
+            return;
+        };
+        let start = scratch.arena.len();
+        scratch.arena.push_str(pair);
+        scratch.target_pair = Some(start..scratch.arena.len());
     }
 
     /// Whether an earlier field of this event has `field`'s name.

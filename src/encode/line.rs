@@ -1,7 +1,6 @@
 //! Renders a captured event as one JSON line:
 //! `{"ts":…,"level":…,"evt":…,"source":…,"msg":…,"meta":{…}}\n`.
 
-use crate::capture::value::EventView;
 use crate::capture::{Cap, Scratch};
 use crate::contract::level::LineLevel;
 use crate::encode::json::{self, TimestampCache};
@@ -44,11 +43,15 @@ fn write_line(s: &Scratch, ts: &mut TimestampCache, out: &mut Vec<u8>, limit: us
     out.extend_from_slice(s.level.unwrap_or(LineLevel::Info).as_str().as_bytes());
     out.push(b'"');
     push_top(out, s, b",\"evt\":", s.evt.as_ref(), limit);
-    match &s.source {
-        Some(cap) => push_top(out, s, b",\"source\":", Some(cap), limit),
-        None => {
+    match (&s.source, &s.target_pair) {
+        (Some(cap), _) => push_top(out, s, b",\"source\":", Some(cap), limit),
+        (None, Some(pair)) if s.target.len() <= limit => {
+            out.push(b',');
+            out.extend_from_slice(&s.arena.as_bytes()[pair.clone()]);
+        }
+        (None, _) => {
             out.extend_from_slice(b",\"source\":");
-            push_limited(out, s.source(), s.source().len(), limit)
+            push_limited(out, s.target, s.target.len(), limit)
         }
     }
     push_top(out, s, b",\"msg\":", s.msg.as_ref(), limit);

@@ -126,6 +126,63 @@ fn an_event_without_fields_has_empty_meta_and_target_as_source() {
 }
 
 #[test]
+fn a_target_that_needs_escaping_is_escaped_as_source() {
+    let line = one_line(|| info!(target: "odd\"target\\x", evt = "e", "m"));
+    assert_eq!(
+        line,
+        r#"{"ts":"2025-10-06T13:43:10.123Z","level":"info","evt":"e","source":"odd\"target\\x","msg":"m","meta":{}}"#
+    );
+}
+
+/// 100 bytes of a target name.
+macro_rules! chunk {
+    () => {
+        "segment_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx:"
+    };
+}
+
+/// A 1,200-byte target, longer than the smallest line cap.
+const LONG_TARGET: &str = concat!(
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!(),
+    chunk!()
+);
+
+#[test]
+fn a_long_target_is_cut_with_a_marker_under_the_line_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at_ms(T0_MS);
+    run_with(builder(dir.path(), &clock).max_line_bytes(1024), || {
+        for _ in 0..2 {
+            info!(target: LONG_TARGET, evt = "e", "m");
+        }
+    });
+    let lines = lines(day_file(dir.path(), "2025-10-06"));
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert!(line.len() <= 1024, "{line}");
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let source = v["source"].as_str().unwrap();
+        let (kept, rest) = source.split_once("...[truncated ").unwrap();
+        assert!(
+            LONG_TARGET.starts_with(kept) && kept.len() > 800,
+            "{source}"
+        );
+        let cut: usize = rest.strip_suffix(" bytes]").unwrap().parse().unwrap();
+        assert_eq!(kept.len() + cut, LONG_TARGET.len(), "{source}");
+    }
+}
+
+#[test]
 fn events_without_evt_are_not_written() {
     let line = one_line(|| {
         info!(status = 1, "no evt here");
