@@ -29,17 +29,29 @@ impl Clock for SystemClock {
 
 /// How often a thread reads the system clock again, at most: in between,
 /// the time of an event is the last reading plus the CPU counter's
-/// nanoseconds since. The counter runs at a constant rate, so the error is
+/// nanoseconds since. The counter runs at a constant rate, so the drift is
 /// what the system clock is slewed by in that time (NTP slews by at most
-/// 500 ppm: 25 µs in 50 ms), and a step of the clock shows within 50 ms.
-const REREAD_NS: u64 = 50_000_000;
+/// 500 ppm: 2.5 µs in 5 ms), and a step of the clock shows within 5 ms.
+const REREAD_NS: u64 = 5_000_000;
+
+/// An event whose counter time falls this close to a millisecond boundary
+/// reads the system clock itself: the drift (far below this) can then
+/// never put its `ts` in another millisecond than the system clock's.
+const NEAR_BOUNDARY_NS: i64 = 20_000;
+
+/// A reading of the system clock is kept only when the counter moved less
+/// than this around it (the thread was not preempted in between).
+const STEADY_READ_NS: u64 = 10_000;
 
 /// How the layer reads the time of each event.
 ///
 /// Reading the system clock costs a `clock_gettime` (20–30 ns, a tenth of
 /// the layer's work on an event); a calibrated CPU counter read
 /// (`quanta`, already used by the Prometheus exporter) costs a third of
-/// that. An injected [`Clock`] is read for every event.
+/// that. The system clock is read again every 5 ms and whenever the
+/// counter's time is within 20 µs of a millisecond boundary (4 % of
+/// events), so a line's `ts` is never in another millisecond than the
+/// system clock's. An injected [`Clock`] is read for every event.
 #[derive(Debug, Clone)]
 pub(crate) enum EventClock {
     /// The system clock, through the CPU counter between readings.
@@ -68,7 +80,8 @@ impl EventClock {
     }
 
     /// Now, in milliseconds since the Unix epoch; `anchor` is the calling
-    /// thread's.
+    /// thread's. With the system clock, the millisecond is always the one
+    /// `SystemTime::now()` would give at some instant during the call.
     #[inline]
     pub(crate) fn now_ms(&self, anchor: &mut Anchor) -> i64 {
         let counter = match self {
@@ -78,17 +91,38 @@ impl EventClock {
         let raw = counter.raw();
         let since = counter.delta_as_nanos(anchor.raw, raw);
         // The counter going back (another core's, or after a suspend) reads again too.
-        if !anchor.set || raw < anchor.raw || since >= REREAD_NS {
+        if anchor.set && raw >= anchor.raw && since < REREAD_NS {
+            // `since` < 5 ms: no overflow.
+            let ns = anchor.wall_ns + since as i64;
+            let in_ms = ns.rem_euclid(1_000_000);
+            if (NEAR_BOUNDARY_NS..1_000_000 - NEAR_BOUNDARY_NS).contains(&in_ms) {
+                return ns.div_euclid(1_000_000);
+            }
+        }
+        *anchor = Anchor::read(counter);
+        anchor.wall_ns.div_euclid(1_000_000)
+    }
+}
+
+impl Anchor {
+    /// The system clock and the counter read together: a reading the
+    /// thread was preempted during is taken again (up to 3 times).
+    fn read(counter: &quanta::Clock) -> Anchor {
+        let mut anchor = Anchor::default();
+        for _ in 0..3 {
+            let before = counter.raw();
             let wall_ns = unix_nanos(SystemTime::now());
-            *anchor = Anchor {
-                raw: counter.raw(),
+            let after = counter.raw();
+            anchor = Anchor {
+                raw: before,
                 wall_ns,
                 set: true,
             };
-            return wall_ns.div_euclid(1_000_000);
+            if counter.delta_as_nanos(before, after) < STEADY_READ_NS {
+                break;
+            }
         }
-        // `since` < 50 ms: no overflow.
-        (anchor.wall_ns + since as i64).div_euclid(1_000_000)
+        anchor
     }
 }
 
@@ -122,6 +156,18 @@ fn whole_millis(d: std::time::Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_counter_clock_never_leaves_the_system_clocks_millisecond() {
+        let clock = EventClock::new(Arc::new(SystemClock), true);
+        let mut anchor = Anchor::default();
+        for _ in 0..200_000 {
+            let before = unix_millis(SystemTime::now());
+            let ms = clock.now_ms(&mut anchor);
+            let after = unix_millis(SystemTime::now());
+            assert!(before <= ms && ms <= after, "{before} {ms} {after}");
+        }
+    }
 
     #[test]
     fn the_counter_clock_agrees_with_the_system_clock() {

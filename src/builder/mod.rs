@@ -308,12 +308,13 @@ impl TelemetryBuilder {
     /// The clock that stamps events and decides day changes.
     /// Defaults to [`SystemClock`].
     ///
-    /// With the system clock, each thread reads it at most every 50 ms and
-    /// adds the CPU counter's time since (a third of the cost of a clock
-    /// read): stamps stay within tens of microseconds of the system clock,
-    /// and a step of the clock shows within 50 ms. The first `build()` in a
-    /// process calibrates the counter (about a millisecond). Any other
-    /// clock is read for every event.
+    /// With the system clock, each thread reads it every 5 ms (and when the
+    /// time is within 20 µs of a millisecond boundary) and adds the CPU
+    /// counter's time since (a third of the cost of a clock read): a
+    /// line's `ts` is always the millisecond the system clock showed during
+    /// the event, and a step of the clock shows within 5 ms. The first
+    /// `build()` in a process calibrates the counter (about a millisecond).
+    /// Any other clock is read for every event.
     pub fn clock<C: Clock>(mut self, clock: C) -> Self {
         self.system_clock = std::any::TypeId::of::<C>() == std::any::TypeId::of::<SystemClock>();
         self.clock = Arc::new(clock);

@@ -278,3 +278,48 @@ fn field_names_that_need_escaping_are_escaped_beside_plain_ones() {
         r#"{"ts":"2025-10-06T13:43:10.123Z","level":"info","evt":"names","source":"layer::line_contract","msg":"","meta":{"a\"b\\c":1,"plain":2,"tab\there":3,"é.ünï":4}}"#
     );
 }
+
+/// Milliseconds since the Unix epoch of a line's `ts`.
+fn ts_ms(line: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let ts = v["ts"].as_str().unwrap();
+    let t =
+        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).unwrap();
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[test]
+fn with_the_system_clock_ts_is_the_millisecond_the_event_was_emitted_in() {
+    let now_ms = || {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        d.unwrap().as_millis() as i64
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let b = evt_telemetry::TelemetryBuilder::new().log_dir(dir.path());
+    let mut bounds = Vec::new();
+    run_with(b, || {
+        for i in 0..20_000u64 {
+            let before = now_ms();
+            info!(evt = "tick", i);
+            bounds.push((before, now_ms()));
+        }
+    });
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".jsonl") {
+            continue;
+        }
+        for line in lines(&path) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let (before, after) = bounds[v["meta"]["i"].as_u64().unwrap() as usize];
+            let ts = ts_ms(&line);
+            assert!(
+                before <= ts && ts <= after,
+                "{before} <= {ts} <= {after}: {line}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 20_000);
+}
