@@ -343,6 +343,36 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any sequence of values on a few fields, through the memory and the
+        /// real redactor, gives what a fresh redaction gives, framed
+        /// exactly when plain.
+        #[test]
+        fn remembered_redactions_equal_fresh_ones(
+            values in proptest::collection::vec(
+                (0usize..3, "(sk-or-v1-[a-f0-9]{8,40}|Bearer [A-Za-z0-9]{20}|rate_limited|a\"b|x{0,3}| )"),
+                1..40,
+            )
+        ) {
+            let redactor = crate::capture::redact::Redactor::default();
+            let mut site = Callsite::default();
+            for (index, value) in &values {
+                let mut out = String::new();
+                let red = site.redact_into(*index, Some("k"), value, &mut out, |v, o| {
+                    redactor.redact_into(v, o, usize::MAX)
+                });
+                let fresh = redactor.redact(value);
+                let want = match red.plain {
+                    true => format!("\"k\":\"{fresh}\""),
+                    false => fresh.to_string(),
+                };
+                proptest::prop_assert_eq!(&out, &want);
+                proptest::prop_assert_eq!(red.plain, json::is_plain(&fresh));
+                proptest::prop_assert_eq!(red.original, fresh.len());
+            }
+        }
+    }
+
     #[test]
     fn whether_the_output_needs_escaping_is_kept() {
         let (mut site, calls) = (Callsite::default(), Cell::new(0));
