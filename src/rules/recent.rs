@@ -139,10 +139,10 @@ impl RecentLabels {
             };
         }
         let mut changed = false;
-        let each = self.changed_at.iter_mut().zip(&self.seen).zip(0..);
-        for ((at, seen), i) in each {
-            if !same(&self.text, *seen, value_of(i)) {
-                *at = self.stamp + 1;
+        let (seen, changed_at) = (&self.seen[..n], &mut self.changed_at[..n]);
+        for i in 0..n {
+            if !same(&self.text, seen[i], value_of(i)) {
+                changed_at[i] = self.stamp + 1;
                 changed = true;
             }
         }
