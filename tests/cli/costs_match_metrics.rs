@@ -42,6 +42,19 @@ fn cost(i: u64) -> f64 {
 }
 
 /// `costs --json` of `dir`.
+/// One successful `openrouter_call` of `model` costing `cost_usd`.
+fn emit_call(model: &str, cost_usd: f64) {
+    tracing::info!(
+        evt = "openrouter_call",
+        model,
+        component = "translation_service",
+        latency_s = 1.5,
+        cost_usd,
+        outcome = "success",
+        status = 200u64
+    );
+}
+
 fn costs_json(dir: &std::path::Path) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_evt-telemetry"))
         .args(["costs", "--json", "--dir"])
@@ -87,17 +100,7 @@ fn concurrent_costs() {
         .map(|t| {
             std::thread::spawn(move || {
                 for i in 0..PER_THREAD {
-                    let model = MODELS[(i % 3) as usize];
-                    let cost_usd = cost(t * PER_THREAD + i);
-                    tracing::info!(
-                        evt = "openrouter_call",
-                        model,
-                        component = "translation_service",
-                        latency_s = 1.5,
-                        cost_usd,
-                        outcome = "success",
-                        status = 200u64
-                    );
+                    emit_call(MODELS[(i % 3) as usize], cost(t * PER_THREAD + i));
                 }
             })
         })
@@ -150,18 +153,8 @@ fn costs_equal_the_cost_metrics_bit_for_bit() {
         .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..300u64 {
-            let model = MODELS[(i % 3) as usize];
             // Awkward binary fractions, so any reordering would show.
-            let cost_usd = cost(i);
-            tracing::info!(
-                evt = "openrouter_call",
-                model,
-                component = "translation_service",
-                latency_s = 1.5,
-                cost_usd,
-                outcome = "success",
-                status = 200u64
-            );
+            emit_call(MODELS[(i % 3) as usize], cost(i));
         }
     });
     drop(guard);
