@@ -316,6 +316,10 @@ impl MetricsEngine {
         recent: &'r Recent,
     ) -> Option<&'r Handle> {
         let (handle, made_at) = recent.series.get(i)?.as_ref()?;
+        if at.stamp == Some(*made_at) {
+            // No label value of this `evt` changed since: nor did this rule's.
+            return Some(handle);
+        }
         let labels = recent.labels.get(at.group)?;
         labels
             .unchanged_since(&plan.label_refs, *made_at)
