@@ -49,7 +49,10 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 impl Guard {
     /// What has been queued, written, dropped and retried so far.
     pub fn stats(&self) -> Stats {
-        self.own.stats()
+        Stats {
+            lines_queued: self.queue.accepted(),
+            ..self.own.stats()
+        }
     }
 
     /// Waits until every line queued before this call is written (or given

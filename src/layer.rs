@@ -240,14 +240,10 @@ impl BareTelemetryLayer {
     fn enqueue(&self, day: i64, ts_ms: i64, line: &[u8]) {
         let inner = &*self.inner;
         match inner.queue.push(day, line, |n| marker_line(ts_ms, n)) {
-            Pushed::Queued {
-                after_drops,
-                waited,
-            } => {
-                let counters = inner.own.counters();
-                Counters::add(&counters.lines_queued, 1 + u64::from(after_drops > 0));
+            // The queue counts the lines (and drop markers) it accepts itself.
+            Pushed::Queued { waited, .. } => {
                 if waited {
-                    Counters::add(&counters.queue_waits, 1);
+                    Counters::add(&inner.own.counters().queue_waits, 1);
                 }
             }
             Pushed::Full => inner.own.dropped(DropReason::QueueFull, 1),

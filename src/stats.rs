@@ -46,7 +46,6 @@ pub struct Stats {
 /// The live counters behind [`Stats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) lines_queued: AtomicU64,
     pub(crate) lines_written: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_closed: AtomicU64,
@@ -67,7 +66,8 @@ impl Counters {
 
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
-            lines_queued: self.lines_queued.load(Relaxed),
+            // Counted by the queue under its lock (see `Guard::stats`).
+            lines_queued: 0,
             lines_written: self.lines_written.load(Relaxed),
             dropped_queue_full: self.dropped_queue_full.load(Relaxed),
             dropped_closed: self.dropped_closed.load(Relaxed),

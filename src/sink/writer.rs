@@ -91,10 +91,9 @@ impl Writer {
     fn run(mut self) {
         let mut batch = Batch::default();
         loop {
-            let (clock, own) = (&self.clock, &self.own);
+            let clock = &self.clock;
             let taken = self.queue.take(&mut batch, self.cfg.tick, |dropped| {
                 let now = unix_millis(clock.now());
-                Counters::add(&own.counters().lines_queued, 1);
                 (day_of(now), marker_line(now, dropped))
             });
             self.on_tick();
