@@ -24,7 +24,7 @@ use crate::encode::json::TimestampCache;
 use crate::encode::line::{self, marker_line};
 use crate::rules::engine::MetricsEngine;
 use crate::self_metrics::{DropReason, SelfMetrics};
-use crate::sink::queue::{Pushed, Queue};
+use crate::sink::queue::{Pushed, Queue, StageHint};
 use crate::startup_check;
 use crate::stats::Counters;
 
@@ -168,6 +168,8 @@ struct Buffers {
     anchor: Anchor,
     /// What this thread knows of each (layer, callsite).
     callsites: Callsites,
+    /// What this thread knows of its stage in the queue it pushed to last.
+    stage: StageHint,
 }
 
 thread_local! {
@@ -237,19 +239,23 @@ impl BareTelemetryLayer {
         true
     }
 
-    fn enqueue(&self, day: i64, ts_ms: i64, line: &[u8]) {
+    fn enqueue(&self, day: i64, ts_ms: i64, line: &[u8], stage: &mut StageHint) {
         let inner = &*self.inner;
-        match inner.queue.push(day, line, |n| marker_line(ts_ms, n)) {
+        match inner
+            .queue
+            .push_with(day, line, stage, |n| marker_line(ts_ms, n))
+        {
             // The queue counts the lines (and drop markers) it accepts itself.
             Pushed::Queued { waited, .. } => {
                 if waited {
                     Counters::add(&inner.own.counters().queue_waits, 1);
                 }
             }
-            Pushed::Full => inner.own.dropped(DropReason::QueueFull, 1),
-            Pushed::Failing => inner.own.dropped(DropReason::WriteFailed, 1),
-            Pushed::Closed => {
-                inner.own.dropped(DropReason::Closed, 1);
+            // `lines`: this one and any its thread had staged before it.
+            Pushed::Full { lines } => inner.own.dropped(DropReason::QueueFull, lines),
+            Pushed::Failing { lines } => inner.own.dropped(DropReason::WriteFailed, lines),
+            Pushed::Closed { lines } => {
+                inner.own.dropped(DropReason::Closed, lines);
                 self.say_once(&inner.said_closed, || CLOSED_MESSAGE.to_string());
             }
         }
@@ -328,7 +334,7 @@ where
             );
             self.inner.engine.on_event(&bufs.scratch);
             let ts_ms = bufs.scratch.ts_ms;
-            self.enqueue(day_of(ts_ms), ts_ms, &bufs.line);
+            self.enqueue(day_of(ts_ms), ts_ms, &bufs.line, &mut bufs.stage);
         });
     }
 }

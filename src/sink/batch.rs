@@ -47,6 +47,22 @@ impl Batch {
         }
     }
 
+    /// Appends the lines of `other`, in order.
+    pub(crate) fn append(&mut self, other: &Batch) {
+        let offset = self.buf.len();
+        self.buf.extend_from_slice(&other.buf);
+        for run in &other.runs {
+            let end = offset + run.end;
+            match self.runs.last_mut() {
+                Some(last) if last.day == run.day => {
+                    last.end = end;
+                    last.lines += run.lines;
+                }
+                _ => self.runs.push(Run { end, ..*run }),
+            }
+        }
+    }
+
     pub(crate) fn push(&mut self, day: i64, line: &[u8]) {
         self.buf.extend_from_slice(line);
         match self.runs.last_mut() {

@@ -7,4 +7,5 @@ pub(crate) mod dir_lock;
 pub(crate) mod open;
 mod pace;
 pub(crate) mod queue;
+mod stage;
 pub(crate) mod writer;

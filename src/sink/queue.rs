@@ -15,12 +15,19 @@
 //! larger than the caches like. Each batch the
 //! writer takes puts the limit back to `base`, and after a small batch the
 //! writer gives large buffers back ([`Batch::recycle`]).
+//!
+//! In front of the shared buffer, each thread stages its lines (lossless
+//! queues of at least [`MIN_QUEUE_FOR_STAGES`]): see [`crate::sink::stage`].
+//! Staged lines count as accepted once they reach the shared buffer; the
+//! writer and [`Queue::accepted`] move them there.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 pub(crate) use crate::sink::batch::{Batch, Run};
 use crate::sink::pace::Pace;
+pub(crate) use crate::sink::stage::StageHint;
+use crate::sink::stage::{MIN_QUEUE_FOR_STAGES, STAGE_BYTES, STICKY_PUSHES, Stages};
 
 /// The writer lingers for a batch of a quarter of the queue's capacity
 /// (sleeping until the arrival rate says it is there; callers wake it at
@@ -29,20 +36,46 @@ use crate::sink::pace::Pace;
 /// the queue to fill before they wait.
 pub(crate) const LINGER: Duration = Duration::from_millis(5);
 
-/// What happened to a pushed line.
+/// What happened to a pushed line. A line that fills its thread's stage
+/// goes to the shared queue with the lines staged before it: when they are
+/// dropped, `lines` counts them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
-    /// Queued; `after_drops` lines had been dropped before it (lossy mode);
-    /// `waited`: the caller waited for room (lossless mode).
+    /// Queued (or staged); `after_drops` lines had been dropped before it
+    /// (lossy mode); `waited`: the caller waited for room (lossless mode).
     Queued { after_drops: u64, waited: bool },
     /// Dropped: the queue was full (lossy mode).
-    Full,
+    Full { lines: u64 },
     /// Dropped without waiting: the queue was full and the writer has given
     /// up lines after write errors, with no write succeeding since (the
     /// circuit breaker of lossless mode).
-    Failing,
+    Failing { lines: u64 },
     /// Dropped: the writer has shut down.
-    Closed,
+    Closed { lines: u64 },
+}
+
+/// A line queued without waiting or drops before it.
+const QUEUED: Pushed = Pushed::Queued {
+    after_drops: 0,
+    waited: false,
+};
+
+/// Lines going to the shared buffer at once: what a thread had staged
+/// (maybe nothing), then one more line.
+struct Lines<'a> {
+    staged: Option<&'a Batch>,
+    day: i64,
+    line: &'a [u8],
+}
+
+impl Lines<'_> {
+    fn bytes(&self) -> usize {
+        self.staged.map_or(0, |b| b.buf.len()) + self.line.len()
+    }
+
+    fn count(&self) -> u64 {
+        self.staged.map_or(0, Batch::lines) + 1
+    }
 }
 
 /// What the writer got from [`Queue::take`].
@@ -67,6 +100,13 @@ struct State {
     writer_wants: Option<usize>,
     /// The writer is in its wait (until it runs again, even once woken).
     writer_asleep: bool,
+    /// The writer waits for any line (not lingering for a batch).
+    writer_idle: bool,
+    /// Stages that got a first line (counted), and the count the last
+    /// complete move of all stages started from: while `registered`
+    /// exceeds `drained`, some stage may hold lines.
+    registered: u64,
+    drained: u64,
     callers_waiting: usize,
     flushers_waiting: usize,
     /// The writer gave up a batch and no write has succeeded since: callers
@@ -90,6 +130,7 @@ pub(crate) struct Queue {
     base: usize,
     max: usize,
     lossy: bool,
+    stages: Stages,
 }
 
 impl Queue {
@@ -106,6 +147,11 @@ impl Queue {
             base,
             max: max.max(base),
             lossy,
+            stages: Stages::new(if lossy || base < MIN_QUEUE_FOR_STAGES {
+                0
+            } else {
+                STAGE_BYTES
+            }),
         }
     }
 
@@ -120,25 +166,154 @@ impl Queue {
     }
 
     /// Queues one complete line for `day`; waits for room unless lossy.
+    #[cfg(test)]
     pub(crate) fn push(
         &self,
         day: i64,
         line: &[u8],
         marker: impl FnOnce(u64) -> Vec<u8>,
     ) -> Pushed {
-        let mut st = self.lock();
-        let mut waited = false;
-        while !st.closed && !Self::has_room_for(&st, line.len()) {
-            if st.room < self.max && st.writer_asleep {
-                st.room = (st.room + self.base).min(self.max);
-                continue;
+        self.push_with(day, line, &mut StageHint::default(), marker)
+    }
+
+    /// Queues one complete line for `day`; waits for room unless lossy.
+    /// With stages (see [`crate::sink::stage`]), a thread that finds the
+    /// shared lock taken stages its next lines; `hint` is what the thread
+    /// knows of its stage.
+    pub(crate) fn push_with(
+        &self,
+        day: i64,
+        line: &[u8],
+        hint: &mut StageHint,
+        marker: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Pushed {
+        let Some(mut st) = self.shared_now(hint) else {
+            return self.push_staged(day, line, hint, marker);
+        };
+        let lines = Lines {
+            staged: None,
+            day,
+            line,
+        };
+        // The common case inline: room, and no drops to mark first.
+        if !st.closed && st.dropped_since_marker == 0 && self.make_room(&mut st, line.len()) {
+            self.accept(&mut st, &lines);
+            return QUEUED;
+        }
+        self.push_waiting(st, lines, marker)
+    }
+
+    /// The shared buffer's lock, if the line goes there at once: no
+    /// stages, or nothing staged and the lock free. A taken lock makes the
+    /// thread stage its next [`STICKY_PUSHES`] lines.
+    #[inline]
+    fn shared_now(&self, hint: &mut StageHint) -> Option<MutexGuard<'_, State>> {
+        if !self.stages.enabled() {
+            return Some(self.lock());
+        }
+        if hint.queue != self as *const Queue as usize || hint.staged || hint.sticky > 0 {
+            return None;
+        }
+        match self.state.try_lock() {
+            Ok(st) => Some(st),
+            Err(TryLockError::Poisoned(st)) => Some(st.into_inner()),
+            Err(TryLockError::WouldBlock) => {
+                hint.sticky = STICKY_PUSHES;
+                None
             }
+        }
+    }
+
+    /// Pushes through this thread's stage: stages the line, or sends it to
+    /// the shared buffer after what the stage held (or alone, once the
+    /// stage is empty and the thread has staged long enough).
+    #[inline(never)]
+    fn push_staged(
+        &self,
+        day: i64,
+        line: &[u8],
+        hint: &mut StageHint,
+        marker: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Pushed {
+        hint.queue = self as *const Queue as usize;
+        hint.sticky = hint.sticky.saturating_sub(1);
+        let mut stage = self.stages.mine();
+        if stage.buf.is_empty() && hint.sticky == 0 {
+            // Nothing staged: this line may go first.
+            drop(stage);
+            hint.staged = false;
+            let lines = Lines {
+                staged: None,
+                day,
+                line,
+            };
+            return self.push_waiting(self.lock(), lines, marker);
+        }
+        let pushed = self.stage(&mut stage, day, line);
+        hint.staged = !stage.buf.is_empty();
+        if let Some(pushed) = pushed {
+            return pushed;
+        }
+        // No room: let the stage go before waiting (the writer takes
+        // stages, and must not wait for this one).
+        let staged = std::mem::take(&mut *stage);
+        drop(stage);
+        hint.staged = false;
+        let lines = Lines {
+            staged: Some(&staged),
+            day,
+            line,
+        };
+        self.push_waiting(self.lock(), lines, marker)
+    }
+
+    /// Stages the line, or moves the stage's lines and then this one to
+    /// the shared buffer if it is full and there is room; `None`: no room.
+    fn stage(&self, stage: &mut Batch, day: i64, line: &[u8]) -> Option<Pushed> {
+        if self.stages.fits(stage, line.len()) {
+            let first = stage.buf.is_empty();
+            stage.push(day, line);
+            if first && !self.register() {
+                stage.clear();
+                return Some(Pushed::Closed { lines: 1 });
+            }
+            return Some(QUEUED);
+        }
+        let mut st = self.lock();
+        let lines = Lines {
+            staged: Some(stage),
+            day,
+            line,
+        };
+        if st.closed || !self.make_room(&mut st, lines.bytes()) {
+            return None;
+        }
+        self.accept(&mut st, &lines);
+        drop(st);
+        stage.clear();
+        Some(QUEUED)
+    }
+
+    /// Puts `lines` in the shared buffer, waiting for room unless lossy.
+    #[inline(never)]
+    fn push_waiting(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        lines: Lines<'_>,
+        marker: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Pushed {
+        let mut waited = false;
+        while !st.closed && !self.make_room(&mut st, lines.bytes()) {
             if self.lossy {
-                st.dropped_since_marker += 1;
-                return Pushed::Full;
+                st.dropped_since_marker += lines.count();
+                return Pushed::Full {
+                    lines: lines.count(),
+                };
             }
             if st.failing {
-                return Pushed::Failing;
+                return Pushed::Failing {
+                    lines: lines.count(),
+                };
             }
             st.callers_waiting += 1;
             waited = true;
@@ -152,15 +327,44 @@ impl Queue {
             st.callers_waiting -= 1;
         }
         if st.closed {
-            return Pushed::Closed;
+            return Pushed::Closed {
+                lines: lines.count(),
+            };
         }
         let after_drops = std::mem::take(&mut st.dropped_since_marker);
         if after_drops > 0 {
-            st.pending.push(day, &marker(after_drops));
+            st.pending.push(lines.day, &marker(after_drops));
             st.accepted += 1;
         }
-        st.pending.push(day, line);
-        st.accepted += 1;
+        self.accept(&mut st, &lines);
+        Pushed::Queued {
+            after_drops,
+            waited,
+        }
+    }
+
+    /// Whether `len` more bytes fit, growing the queue by its base while
+    /// the writer sleeps (see the module docs).
+    #[inline]
+    fn make_room(&self, st: &mut State, len: usize) -> bool {
+        while !Self::has_room_for(st, len) {
+            if st.room >= self.max || !st.writer_asleep {
+                return false;
+            }
+            st.room = (st.room + self.base).min(self.max);
+        }
+        true
+    }
+
+    /// Appends `lines` to the shared buffer; wakes the writer if it waits
+    /// for that many bytes.
+    #[inline]
+    fn accept(&self, st: &mut State, lines: &Lines<'_>) {
+        if let Some(staged) = lines.staged {
+            st.pending.append(staged);
+        }
+        st.pending.push(lines.day, lines.line);
+        st.accepted += lines.count();
         if st
             .writer_wants
             .is_some_and(|want| st.pending.buf.len() >= want)
@@ -168,10 +372,48 @@ impl Queue {
             st.writer_wants = None;
             self.has_lines.notify_one();
         }
-        Pushed::Queued {
-            after_drops,
-            waited,
+    }
+
+    /// A stage got its first line: the writer must look at the stages
+    /// (woken now if it waits for any line). False once the queue is closed.
+    fn register(&self) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            return false;
         }
+        st.registered += 1;
+        if st.writer_idle {
+            st.writer_wants = None;
+            self.has_lines.notify_one();
+        }
+        true
+    }
+
+    /// Whether some stage may hold lines.
+    fn staged(st: &State) -> bool {
+        st.registered > st.drained
+    }
+
+    /// Moves every stage's lines to the shared buffer (counted accepted).
+    fn drain_stages<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if !Self::staged(&st) {
+            return st;
+        }
+        let from = st.registered;
+        drop(st);
+        self.stages.each(|stage| {
+            if stage.buf.is_empty() {
+                return;
+            }
+            let mut st = self.lock();
+            st.accepted += stage.lines();
+            st.pending.append(stage);
+            drop(st);
+            stage.clear();
+        });
+        let mut st = self.lock();
+        st.drained = st.drained.max(from);
+        st
     }
 
     fn has_room_for(st: &State, len: usize) -> bool {
@@ -197,14 +439,14 @@ impl Queue {
         batch.clear();
         let mut st = self.lock();
         st = self.wait_for(st, 1, Instant::now() + wait);
-        if st.pending.runs.is_empty() {
-            return if st.closed {
-                Taken::Closed
-            } else {
-                Taken::Idle
-            };
+        if st.pending.runs.is_empty() && !Self::staged(&st) {
+            return Self::nothing(&st);
         }
         st = self.linger(st);
+        st = self.drain_stages(st);
+        if st.pending.runs.is_empty() {
+            return Self::nothing(&st);
+        }
         let drops = std::mem::take(&mut st.dropped_since_marker);
         if drops > 0 {
             let (day, line) = marker(drops);
@@ -219,6 +461,15 @@ impl Queue {
             self.has_room.notify_all();
         }
         Taken::Lines
+    }
+
+    /// What the writer got when there are no lines.
+    fn nothing(st: &State) -> Taken {
+        if st.closed && !Self::staged(st) {
+            Taken::Closed
+        } else {
+            Taken::Idle
+        }
     }
 
     /// Waits, up to [`LINGER`], for a quarter of the base size to be
@@ -239,7 +490,7 @@ impl Queue {
             let pending = st.pending.buf.len();
             let since = slept.then(|| (pending - at_start, now - start));
             let next = st.pace.time_for(quarter - pending, since);
-            st = self.sleep(st, half, until.min(now + next));
+            st = self.sleep(st, half, until.min(now + next), false);
             slept = true;
         }
         st
@@ -259,27 +510,29 @@ impl Queue {
         bytes: usize,
         deadline: Instant,
     ) -> MutexGuard<'a, State> {
-        while st.pending.buf.len() < bytes && !Self::urgent(&st) {
+        while st.pending.buf.len() < bytes && !Self::urgent(&st) && !Self::staged(&st) {
             if Instant::now() >= deadline {
                 break;
             }
-            st = self.sleep(st, bytes, deadline);
+            st = self.sleep(st, bytes, deadline, true);
         }
         st
     }
 
     /// One sleep of the writer, until `deadline` or until a caller wakes
     /// it, which callers do once `wake_at` bytes are pending (or they
-    /// wait for room).
+    /// wait for room), and a first staged line does if `idle`.
     fn sleep<'a>(
         &self,
         mut st: MutexGuard<'a, State>,
         wake_at: usize,
         deadline: Instant,
+        idle: bool,
     ) -> MutexGuard<'a, State> {
         let left = deadline.saturating_duration_since(Instant::now());
         st.writer_wants = Some(wake_at);
         st.writer_asleep = true;
+        st.writer_idle = idle;
         st = self
             .has_lines
             .wait_timeout(st, left)
@@ -287,6 +540,7 @@ impl Queue {
             .0;
         st.writer_wants = None;
         st.writer_asleep = false;
+        st.writer_idle = false;
         st
     }
 
@@ -299,9 +553,10 @@ impl Queue {
         }
     }
 
-    /// Lines accepted so far.
+    /// Lines accepted so far, after moving what every thread had staged
+    /// to the shared buffer: every line pushed before this call counts.
     pub(crate) fn accepted(&self) -> u64 {
-        self.lock().accepted
+        self.drain_stages(self.lock()).accepted
     }
 
     /// Waits until the writer has finished `target` lines; returns how many
@@ -340,6 +595,7 @@ impl Queue {
     pub(crate) fn abandon(&self) -> u64 {
         let mut st = self.lock();
         st.closed = true;
+        st = self.drain_stages(st);
         st.abandoned = true;
         let given_up = st.pending.lines();
         st.pending.clear();
@@ -363,6 +619,27 @@ impl Queue {
     /// Whether [`abandon`](Self::abandon) was called.
     pub(crate) fn is_abandoned(&self) -> bool {
         self.lock().abandoned
+    }
+}
+
+#[cfg(test)]
+impl Queue {
+    /// Lines in the shared buffer (not counting stages).
+    pub(crate) fn pending_lines(&self) -> u64 {
+        self.lock().pending.lines()
+    }
+
+    /// Puts the writer in its wait: for any line (`idle`), or lingering
+    /// for half the queue.
+    pub(crate) fn set_writer_waiting(&self, idle: bool) {
+        let mut st = self.lock();
+        st.writer_wants = Some(if idle { 1 } else { self.base / 2 });
+        st.writer_idle = idle;
+    }
+
+    /// Whether a caller woke the writer from that wait.
+    pub(crate) fn writer_was_woken(&self) -> bool {
+        self.lock().writer_wants.is_none()
     }
 }
 
@@ -411,8 +688,8 @@ mod tests {
                 waited: false
             }
         );
-        assert_eq!(q.push(1, b"x\n", no_marker), Pushed::Full);
-        assert_eq!(q.push(1, b"y\n", no_marker), Pushed::Full);
+        assert_eq!(q.push(1, b"x\n", no_marker), Pushed::Full { lines: 1 });
+        assert_eq!(q.push(1, b"y\n", no_marker), Pushed::Full { lines: 1 });
         let mut batch = Batch::default();
         q.take(&mut batch, Duration::ZERO, |n| (2, marker(n)));
         assert_eq!(batch.buf, b"abc\ndropped 2\n");
@@ -434,8 +711,8 @@ mod tests {
     fn a_line_that_still_fits_after_drops_is_preceded_by_their_marker() {
         let q = Queue::new(8, 8, true);
         q.push(1, b"abcdef\n", no_marker);
-        assert_eq!(q.push(1, b"xy\n", no_marker), Pushed::Full);
-        assert_eq!(q.push(1, b"zz\n", no_marker), Pushed::Full);
+        assert_eq!(q.push(1, b"xy\n", no_marker), Pushed::Full { lines: 1 });
+        assert_eq!(q.push(1, b"zz\n", no_marker), Pushed::Full { lines: 1 });
         assert_eq!(
             q.push(1, b"q", marker),
             Pushed::Queued {
@@ -456,8 +733,8 @@ mod tests {
         let q2 = q.clone();
         let waiting = std::thread::spawn(move || q2.push(1, b"def\n", no_marker));
         q.set_failing(true);
-        assert_eq!(waiting.join().unwrap(), Pushed::Failing);
-        assert_eq!(q.push(1, b"ghi\n", no_marker), Pushed::Failing);
+        assert_eq!(waiting.join().unwrap(), Pushed::Failing { lines: 1 });
+        assert_eq!(q.push(1, b"ghi\n", no_marker), Pushed::Failing { lines: 1 });
         // Room in the queue: lines are still taken, so the writer can try them.
         let mut batch = Batch::default();
         q.take(&mut batch, Duration::ZERO, no_drops);
@@ -493,11 +770,6 @@ mod tests {
         assert_eq!(batch.buf, b"def\n");
     }
 
-    const QUEUED: Pushed = Pushed::Queued {
-        after_drops: 0,
-        waited: false,
-    };
-
     #[test]
     fn a_full_queue_grows_by_its_base_up_to_the_max_while_the_writer_sleeps() {
         let q = Queue::new(4, 12, true);
@@ -506,7 +778,7 @@ mod tests {
             assert_eq!(q.push(1, line, no_marker), QUEUED);
         }
         // 12 bytes queued: the max is reached, so a lossy queue drops now.
-        assert_eq!(q.push(1, b"jkl\n", no_marker), Pushed::Full);
+        assert_eq!(q.push(1, b"jkl\n", no_marker), Pushed::Full { lines: 1 });
         let mut batch = Batch::default();
         q.take(&mut batch, Duration::ZERO, |n| (1, marker(n)));
         assert_eq!(batch.buf, b"abc\ndef\nghi\ndropped 1\n");
@@ -518,7 +790,7 @@ mod tests {
     fn while_the_writer_is_awake_a_full_queue_stays_at_its_base() {
         let q = Queue::new(4, 12, true);
         assert_eq!(q.push(1, b"abc\n", no_marker), QUEUED);
-        assert_eq!(q.push(1, b"def\n", no_marker), Pushed::Full);
+        assert_eq!(q.push(1, b"def\n", no_marker), Pushed::Full { lines: 1 });
         q.lock().writer_asleep = true; // woken, but not running yet
         assert_eq!(
             q.push(1, b"ghi\n", marker),
@@ -549,7 +821,7 @@ mod tests {
         let q = Queue::new(64, 64, false);
         q.push(1, b"a\n", no_marker);
         q.close();
-        assert_eq!(q.push(1, b"b\n", no_marker), Pushed::Closed);
+        assert_eq!(q.push(1, b"b\n", no_marker), Pushed::Closed { lines: 1 });
         let mut batch = Batch::default();
         assert_eq!(
             q.take(&mut batch, Duration::from_secs(5), no_drops),
@@ -572,7 +844,7 @@ mod tests {
         assert!(!q.is_abandoned());
         assert_eq!(q.abandon(), 2);
         assert!(q.is_abandoned());
-        assert_eq!(q.push(1, b"d\n", no_marker), Pushed::Closed);
+        assert_eq!(q.push(1, b"d\n", no_marker), Pushed::Closed { lines: 1 });
         // Only the batch the writer holds is outstanding.
         assert_eq!(q.wait_finished(3, Duration::ZERO), 1);
         assert_eq!(q.take(&mut batch, Duration::ZERO, no_drops), Taken::Closed);
