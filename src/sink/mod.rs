@@ -7,5 +7,4 @@ pub(crate) mod dir_lock;
 pub(crate) mod open;
 mod pace;
 pub(crate) mod queue;
-mod stage;
 pub(crate) mod writer;

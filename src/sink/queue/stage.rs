@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use thread_local::ThreadLocal;
 
+use super::{Lines, Pushed, QUEUED, Queue, State};
 use crate::sink::batch::Batch;
 
 /// The most a stage holds: its lines move to the shared queue before it
@@ -99,6 +100,122 @@ impl Stages {
 fn lock(cell: &Mutex<Batch>) -> MutexGuard<'_, Batch> {
     // A panic while holding it leaves complete lines: keep going.
     cell.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// === impl Queue: staging ===
+
+impl Queue {
+    /// Pushes through this thread's stage: stages the line, or sends it to
+    /// the shared buffer after what the stage held (or alone, once the
+    /// stage is empty and the thread has staged long enough).
+    #[inline(never)]
+    pub(super) fn push_staged(
+        &self,
+        day: i64,
+        line: &[u8],
+        hint: &mut StageHint,
+        marker: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Pushed {
+        hint.queue = self as *const Queue as usize;
+        hint.sticky = hint.sticky.saturating_sub(1);
+        let mut stage = self.stages.mine();
+        if stage.buf.is_empty() && hint.sticky == 0 {
+            // Nothing staged: this line may go first.
+            drop(stage);
+            hint.staged = false;
+            let lines = Lines {
+                staged: None,
+                day,
+                line,
+            };
+            return self.push_waiting(self.lock(), lines, marker);
+        }
+        let pushed = self.stage(&mut stage, day, line);
+        hint.staged = !stage.buf.is_empty();
+        if let Some(pushed) = pushed {
+            return pushed;
+        }
+        // No room: let the stage go before waiting (the writer takes
+        // stages, and must not wait for this one).
+        let staged = std::mem::take(&mut *stage);
+        drop(stage);
+        hint.staged = false;
+        let lines = Lines {
+            staged: Some(&staged),
+            day,
+            line,
+        };
+        self.push_waiting(self.lock(), lines, marker)
+    }
+
+    /// Stages the line, or moves the stage's lines and then this one to
+    /// the shared buffer if it is full and there is room; `None`: no room.
+    fn stage(&self, stage: &mut Batch, day: i64, line: &[u8]) -> Option<Pushed> {
+        if self.stages.fits(stage, line.len()) {
+            let first = stage.buf.is_empty();
+            stage.push(day, line);
+            if first && !self.register() {
+                stage.clear();
+                return Some(Pushed::Closed { lines: 1 });
+            }
+            return Some(QUEUED);
+        }
+        let mut st = self.lock();
+        let lines = Lines {
+            staged: Some(stage),
+            day,
+            line,
+        };
+        if st.closed || !self.make_room(&mut st, lines.bytes()) {
+            return None;
+        }
+        self.accept(&mut st, &lines);
+        drop(st);
+        stage.clear();
+        Some(QUEUED)
+    }
+
+    /// A stage got its first line: the writer must look at the stages
+    /// (woken now if it waits for any line). False once the queue is closed.
+    pub(super) fn register(&self) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            return false;
+        }
+        st.registered += 1;
+        if st.writer_idle {
+            st.writer_wants = None;
+            self.has_lines.notify_one();
+        }
+        true
+    }
+
+    /// Whether some stage may hold lines.
+    pub(super) fn staged(st: &State) -> bool {
+        st.registered > st.drained
+    }
+
+    /// Moves every stage's lines to the shared buffer (counted accepted).
+    pub(super) fn drain_stages<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if !Self::staged(&st) {
+            return st;
+        }
+        let from = st.registered;
+        drop(st);
+        self.stages.each(|stage| {
+            if stage.buf.is_empty() {
+                return;
+            }
+            let mut st = self.lock();
+            st.accepted += stage.lines();
+            st.pending.append(stage);
+            drop(st);
+            stage.clear();
+        });
+        let mut st = self.lock();
+        st.drained = st.drained.max(from);
+        st
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! writer gives large buffers back ([`Batch::recycle`]).
 //!
 //! In front of the shared buffer, each thread stages its lines (lossless
-//! queues of at least [`MIN_QUEUE_FOR_STAGES`]): see [`crate::sink::stage`].
+//! queues of at least [`MIN_QUEUE_FOR_STAGES`]): see [`stage`].
 //! Staged lines count as accepted once they reach the shared buffer; the
 //! writer and [`Queue::accepted`] move them there.
 
@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 
 pub(crate) use crate::sink::batch::{Batch, Run};
 use crate::sink::pace::Pace;
-pub(crate) use crate::sink::stage::StageHint;
-use crate::sink::stage::{MIN_QUEUE_FOR_STAGES, STAGE_BYTES, STICKY_PUSHES, Stages};
+pub(crate) use stage::StageHint;
+use stage::{MIN_QUEUE_FOR_STAGES, STAGE_BYTES, STICKY_PUSHES, Stages};
+
+mod stage;
 
 /// The writer lingers for a batch of a quarter of the queue's capacity
 /// (sleeping until the arrival rate says it is there; callers wake it at
@@ -177,7 +179,7 @@ impl Queue {
     }
 
     /// Queues one complete line for `day`; waits for room unless lossy.
-    /// With stages (see [`crate::sink::stage`]), a thread that finds the
+    /// With stages (see [`stage`]), a thread that finds the
     /// shared lock taken stages its next lines; `hint` is what the thread
     /// knows of its stage.
     pub(crate) fn push_with(
@@ -222,76 +224,6 @@ impl Queue {
                 None
             }
         }
-    }
-
-    /// Pushes through this thread's stage: stages the line, or sends it to
-    /// the shared buffer after what the stage held (or alone, once the
-    /// stage is empty and the thread has staged long enough).
-    #[inline(never)]
-    fn push_staged(
-        &self,
-        day: i64,
-        line: &[u8],
-        hint: &mut StageHint,
-        marker: impl FnOnce(u64) -> Vec<u8>,
-    ) -> Pushed {
-        hint.queue = self as *const Queue as usize;
-        hint.sticky = hint.sticky.saturating_sub(1);
-        let mut stage = self.stages.mine();
-        if stage.buf.is_empty() && hint.sticky == 0 {
-            // Nothing staged: this line may go first.
-            drop(stage);
-            hint.staged = false;
-            let lines = Lines {
-                staged: None,
-                day,
-                line,
-            };
-            return self.push_waiting(self.lock(), lines, marker);
-        }
-        let pushed = self.stage(&mut stage, day, line);
-        hint.staged = !stage.buf.is_empty();
-        if let Some(pushed) = pushed {
-            return pushed;
-        }
-        // No room: let the stage go before waiting (the writer takes
-        // stages, and must not wait for this one).
-        let staged = std::mem::take(&mut *stage);
-        drop(stage);
-        hint.staged = false;
-        let lines = Lines {
-            staged: Some(&staged),
-            day,
-            line,
-        };
-        self.push_waiting(self.lock(), lines, marker)
-    }
-
-    /// Stages the line, or moves the stage's lines and then this one to
-    /// the shared buffer if it is full and there is room; `None`: no room.
-    fn stage(&self, stage: &mut Batch, day: i64, line: &[u8]) -> Option<Pushed> {
-        if self.stages.fits(stage, line.len()) {
-            let first = stage.buf.is_empty();
-            stage.push(day, line);
-            if first && !self.register() {
-                stage.clear();
-                return Some(Pushed::Closed { lines: 1 });
-            }
-            return Some(QUEUED);
-        }
-        let mut st = self.lock();
-        let lines = Lines {
-            staged: Some(stage),
-            day,
-            line,
-        };
-        if st.closed || !self.make_room(&mut st, lines.bytes()) {
-            return None;
-        }
-        self.accept(&mut st, &lines);
-        drop(st);
-        stage.clear();
-        Some(QUEUED)
     }
 
     /// Puts `lines` in the shared buffer, waiting for room unless lossy.
@@ -372,48 +304,6 @@ impl Queue {
             st.writer_wants = None;
             self.has_lines.notify_one();
         }
-    }
-
-    /// A stage got its first line: the writer must look at the stages
-    /// (woken now if it waits for any line). False once the queue is closed.
-    fn register(&self) -> bool {
-        let mut st = self.lock();
-        if st.closed {
-            return false;
-        }
-        st.registered += 1;
-        if st.writer_idle {
-            st.writer_wants = None;
-            self.has_lines.notify_one();
-        }
-        true
-    }
-
-    /// Whether some stage may hold lines.
-    fn staged(st: &State) -> bool {
-        st.registered > st.drained
-    }
-
-    /// Moves every stage's lines to the shared buffer (counted accepted).
-    fn drain_stages<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        if !Self::staged(&st) {
-            return st;
-        }
-        let from = st.registered;
-        drop(st);
-        self.stages.each(|stage| {
-            if stage.buf.is_empty() {
-                return;
-            }
-            let mut st = self.lock();
-            st.accepted += stage.lines();
-            st.pending.append(stage);
-            drop(st);
-            stage.clear();
-        });
-        let mut st = self.lock();
-        st.drained = st.drained.max(from);
-        st
     }
 
     fn has_room_for(st: &State, len: usize) -> bool {
@@ -644,220 +534,4 @@ impl Queue {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn no_marker(_: u64) -> Vec<u8> {
-        unreachable!("no drops in this test")
-    }
-
-    fn no_drops(_: u64) -> (i64, Vec<u8>) {
-        unreachable!("no drops in this test")
-    }
-
-    #[test]
-    fn lines_of_different_days_become_separate_runs() {
-        let q = Queue::new(1024, 1024, false);
-        q.push(1, b"a\n", no_marker);
-        q.push(1, b"b\n", no_marker);
-        q.push(2, b"c\n", no_marker);
-        let mut batch = Batch::default();
-        assert_eq!(q.take(&mut batch, Duration::ZERO, no_drops), Taken::Lines);
-        let runs: Vec<_> = batch
-            .slices()
-            .map(|(r, b)| (r.day, r.lines, b.to_vec()))
-            .collect();
-        assert_eq!(
-            runs,
-            vec![(1, 2, b"a\nb\n".to_vec()), (2, 1, b"c\n".to_vec())]
-        );
-        assert_eq!(q.take(&mut batch, Duration::ZERO, no_drops), Taken::Idle);
-    }
-
-    fn marker(n: u64) -> Vec<u8> {
-        format!("dropped {n}\n").into_bytes()
-    }
-
-    #[test]
-    fn drops_after_the_last_accepted_line_are_marked_when_the_writer_takes() {
-        let q = Queue::new(4, 4, true);
-        assert_eq!(
-            q.push(1, b"abc\n", no_marker),
-            Pushed::Queued {
-                after_drops: 0,
-                waited: false
-            }
-        );
-        assert_eq!(q.push(1, b"x\n", no_marker), Pushed::Full { lines: 1 });
-        assert_eq!(q.push(1, b"y\n", no_marker), Pushed::Full { lines: 1 });
-        let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO, |n| (2, marker(n)));
-        assert_eq!(batch.buf, b"abc\ndropped 2\n");
-        assert_eq!(batch.runs.iter().map(|r| r.day).collect::<Vec<_>>(), [1, 2]);
-        let pushed = q.push(1, b"z\n", no_marker);
-        assert_eq!(
-            pushed,
-            Pushed::Queued {
-                after_drops: 0,
-                waited: false
-            }
-        );
-        q.take(&mut batch, Duration::ZERO, no_drops);
-        assert_eq!(batch.buf, b"z\n");
-        assert_eq!(q.accepted(), 3);
-    }
-
-    #[test]
-    fn a_line_that_still_fits_after_drops_is_preceded_by_their_marker() {
-        let q = Queue::new(8, 8, true);
-        q.push(1, b"abcdef\n", no_marker);
-        assert_eq!(q.push(1, b"xy\n", no_marker), Pushed::Full { lines: 1 });
-        assert_eq!(q.push(1, b"zz\n", no_marker), Pushed::Full { lines: 1 });
-        assert_eq!(
-            q.push(1, b"q", marker),
-            Pushed::Queued {
-                after_drops: 2,
-                waited: false
-            }
-        );
-        let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO, no_drops);
-        assert_eq!(batch.buf, b"abcdef\ndropped 2\nq");
-        assert_eq!(q.accepted(), 3);
-    }
-
-    #[test]
-    fn while_writes_fail_a_full_lossless_queue_lets_callers_go_at_once() {
-        let q = std::sync::Arc::new(Queue::new(4, 4, false));
-        q.push(1, b"abc\n", no_marker);
-        let q2 = q.clone();
-        let waiting = std::thread::spawn(move || q2.push(1, b"def\n", no_marker));
-        q.set_failing(true);
-        assert_eq!(waiting.join().unwrap(), Pushed::Failing { lines: 1 });
-        assert_eq!(q.push(1, b"ghi\n", no_marker), Pushed::Failing { lines: 1 });
-        // Room in the queue: lines are still taken, so the writer can try them.
-        let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO, no_drops);
-        assert_eq!(
-            q.push(1, b"jkl\n", no_marker),
-            Pushed::Queued {
-                after_drops: 0,
-                waited: false
-            }
-        );
-        q.set_failing(false);
-        assert_eq!(q.accepted(), 2);
-    }
-
-    #[test]
-    fn a_full_lossless_queue_makes_the_caller_wait_for_the_writer() {
-        let q = std::sync::Arc::new(Queue::new(4, 4, false));
-        q.push(1, b"abc\n", no_marker);
-        let q2 = q.clone();
-        let caller = std::thread::spawn(move || q2.push(1, b"def\n", no_marker));
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(!caller.is_finished());
-        let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO, no_drops);
-        assert_eq!(
-            caller.join().unwrap(),
-            Pushed::Queued {
-                after_drops: 0,
-                waited: true
-            }
-        );
-        q.take(&mut batch, Duration::from_secs(1), no_drops);
-        assert_eq!(batch.buf, b"def\n");
-    }
-
-    #[test]
-    fn a_full_queue_grows_by_its_base_up_to_the_max_while_the_writer_sleeps() {
-        let q = Queue::new(4, 12, true);
-        q.lock().writer_asleep = true; // woken, but not running yet
-        for line in [b"abc\n", b"def\n", b"ghi\n"] {
-            assert_eq!(q.push(1, line, no_marker), QUEUED);
-        }
-        // 12 bytes queued: the max is reached, so a lossy queue drops now.
-        assert_eq!(q.push(1, b"jkl\n", no_marker), Pushed::Full { lines: 1 });
-        let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO, |n| (1, marker(n)));
-        assert_eq!(batch.buf, b"abc\ndef\nghi\ndropped 1\n");
-        // The writer took the backlog: back to the base size.
-        assert_eq!(q.lock().room, 4);
-    }
-
-    #[test]
-    fn while_the_writer_is_awake_a_full_queue_stays_at_its_base() {
-        let q = Queue::new(4, 12, true);
-        assert_eq!(q.push(1, b"abc\n", no_marker), QUEUED);
-        assert_eq!(q.push(1, b"def\n", no_marker), Pushed::Full { lines: 1 });
-        q.lock().writer_asleep = true; // woken, but not running yet
-        assert_eq!(
-            q.push(1, b"ghi\n", marker),
-            Pushed::Queued {
-                after_drops: 1,
-                waited: false
-            }
-        );
-    }
-
-    #[test]
-    fn a_buffer_a_backlog_grew_is_given_back_after_a_small_batch() {
-        let mut batch = Batch::default();
-        batch.push(1, &[b'x'; 4096]);
-        batch.recycle(256);
-        assert!(
-            batch.buf.capacity() >= 4096,
-            "a large batch keeps its buffer"
-        );
-        batch.clear();
-        batch.push(1, b"small\n");
-        batch.recycle(256);
-        assert!(batch.buf.capacity() <= 512, "{}", batch.buf.capacity());
-    }
-
-    #[test]
-    fn closing_wakes_the_writer_and_refuses_new_lines() {
-        let q = Queue::new(64, 64, false);
-        q.push(1, b"a\n", no_marker);
-        q.close();
-        assert_eq!(q.push(1, b"b\n", no_marker), Pushed::Closed { lines: 1 });
-        let mut batch = Batch::default();
-        assert_eq!(
-            q.take(&mut batch, Duration::from_secs(5), no_drops),
-            Taken::Lines
-        );
-        assert_eq!(
-            q.take(&mut batch, Duration::from_secs(5), no_drops),
-            Taken::Closed
-        );
-    }
-
-    #[test]
-    fn abandoning_gives_up_pending_lines_and_counts_them_finished() {
-        let q = Queue::new(64, 64, false);
-        q.push(1, b"a\n", no_marker);
-        let mut batch = Batch::default();
-        q.take(&mut batch, Duration::ZERO, no_drops);
-        q.push(1, b"b\n", no_marker);
-        q.push(2, b"c\n", no_marker);
-        assert!(!q.is_abandoned());
-        assert_eq!(q.abandon(), 2);
-        assert!(q.is_abandoned());
-        assert_eq!(q.push(1, b"d\n", no_marker), Pushed::Closed { lines: 1 });
-        // Only the batch the writer holds is outstanding.
-        assert_eq!(q.wait_finished(3, Duration::ZERO), 1);
-        assert_eq!(q.take(&mut batch, Duration::ZERO, no_drops), Taken::Closed);
-    }
-
-    #[test]
-    fn waiting_for_progress_reports_what_is_outstanding() {
-        let q = Queue::new(64, 64, false);
-        q.push(1, b"a\n", no_marker);
-        q.push(1, b"b\n", no_marker);
-        q.finished(1);
-        assert_eq!(q.wait_finished(2, Duration::from_millis(10)), 1);
-        q.finished(1);
-        assert_eq!(q.wait_finished(2, Duration::from_millis(10)), 0);
-    }
-}
+mod tests;
