@@ -191,6 +191,10 @@ impl TelemetryBuilder {
     /// drop) while the writer is writing. At least `max_line_bytes`.
     /// Defaults to 512 KiB (about 2,500 lines of 200 bytes). The writer takes
     /// a batch once a quarter of it is queued (or 5 ms after the first line).
+    /// In a lossless queue of at least 64 KiB, a thread that finds the queue
+    /// busy stages up to 4 KiB of lines of its own before they move to the
+    /// queue in one piece (see the README's writer guarantees): up to 4 KiB
+    /// more per logging thread.
     pub fn queue_capacity_bytes(mut self, bytes: usize) -> Self {
         self.queue_bytes = bytes;
         self
