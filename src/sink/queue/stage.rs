@@ -342,6 +342,54 @@ mod tests {
     }
 
     #[test]
+    fn closing_while_threads_push_leaves_every_line_written_or_counted_dropped() {
+        for round in 0..20u64 {
+            let q = Arc::new(queue());
+            let writer = std::thread::spawn({
+                let q = q.clone();
+                move || {
+                    let (mut batch, mut written) = (Batch::default(), 0);
+                    while q.take(&mut batch, Duration::from_secs(5), no_drops) != Taken::Closed {
+                        written += batch.lines();
+                        q.finished(batch.lines());
+                    }
+                    written
+                }
+            });
+            let producers: Vec<_> = (0..4)
+                .map(|t| {
+                    let q = q.clone();
+                    std::thread::spawn(move || {
+                        let mut hint = if t % 2 == 0 {
+                            StageHint::default()
+                        } else {
+                            StageHint::always()
+                        };
+                        let mut dropped = 0;
+                        for i in 0..20_000 {
+                            let l = format!("{t} {i}\n");
+                            match q.push_with(1, l.as_bytes(), &mut hint, no_marker) {
+                                Pushed::Queued { .. } => {}
+                                Pushed::Closed { lines } => dropped += lines,
+                                other => panic!("{other:?}"),
+                            }
+                        }
+                        dropped
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_micros(200 * round));
+            q.close();
+            let target = q.accepted();
+            assert_eq!(q.wait_finished(target, Duration::from_secs(30)), 0);
+            let dropped: u64 = producers.into_iter().map(|p| p.join().unwrap()).sum();
+            let written = writer.join().unwrap();
+            assert_eq!(written + dropped, 80_000, "round {round}");
+            assert_eq!(written, q.accepted(), "round {round}");
+        }
+    }
+
+    #[test]
     fn a_thread_stages_only_for_a_while_after_finding_the_shared_lock_taken() {
         let q = queue();
         let me = &q as *const Queue as usize;
