@@ -189,8 +189,14 @@ impl Queue {
         hint: &mut StageHint,
         marker: impl FnOnce(u64) -> Vec<u8>,
     ) -> Pushed {
-        let Some(mut st) = self.shared_now(hint) else {
+        let Some(st) = self.shared_now(hint) else {
             return self.push_staged(day, line, hint, marker);
+        };
+        // Lines other threads staged before this one go first.
+        let mut st = if Self::staged(&st) {
+            self.drain_stages(st)
+        } else {
+            st
         };
         let lines = Lines {
             staged: None,

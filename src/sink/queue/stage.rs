@@ -128,7 +128,9 @@ impl Queue {
                 day,
                 line,
             };
-            return self.push_waiting(self.lock(), lines, marker);
+            // Lines other threads staged before this one go first.
+            let st = self.drain_stages(self.lock());
+            return self.push_waiting(st, lines, marker);
         }
         let pushed = self.stage(&mut stage, day, line);
         hint.staged = !stage.buf.is_empty();
@@ -191,11 +193,13 @@ impl Queue {
     }
 
     /// Whether some stage may hold lines.
+    #[inline]
     pub(super) fn staged(st: &State) -> bool {
         st.registered > st.drained
     }
 
     /// Moves every stage's lines to the shared buffer (counted accepted).
+    #[inline(never)]
     pub(super) fn drain_stages<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         if !Self::staged(&st) {
             return st;
@@ -414,6 +418,22 @@ mod tests {
         // The writer took the stage: straight to the shared buffer again.
         q.push_with(1, b"e\n", &mut hint, no_marker);
         assert_eq!((q.pending_lines(), hint.staged), (1, false));
+    }
+
+    #[test]
+    fn a_line_sent_straight_comes_after_what_other_threads_had_staged() {
+        // A thread stages a line and ends; a line the joining thread logs
+        // afterwards (straight to the shared buffer) is written after it.
+        let q = Arc::new(queue());
+        let staged = std::thread::spawn({
+            let q = q.clone();
+            move || stage(&q, 1, b"before\n")
+        });
+        assert_eq!(staged.join().unwrap(), QUEUED);
+        assert_eq!(q.push(1, b"after\n", no_marker), QUEUED);
+        let mut batch = Batch::default();
+        q.take(&mut batch, Duration::ZERO, no_drops);
+        assert_eq!(batch.buf, b"before\nafter\n");
     }
 
     #[test]
