@@ -11,8 +11,10 @@
 //! The writer takes what the stages hold at each batch. A stage that was
 //! empty tells the queue when it gets its first line, so a lone line does
 //! not wait for the writer's tick, and the writer does not stop while a
-//! stage still holds lines. Each thread's lines keep their order; lines of
-//! different threads within one batch may not.
+//! stage still holds lines. Each thread's lines keep their order, and a
+//! line that goes straight to the shared queue first moves what the stages
+//! hold; only lines of two threads that are both staging may interleave out
+//! of order within one batch.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -179,7 +181,7 @@ impl Queue {
 
     /// A stage got its first line: the writer must look at the stages
     /// (woken now if it waits for any line). False once the queue is closed.
-    pub(super) fn register(&self) -> bool {
+    fn register(&self) -> bool {
         let mut st = self.lock();
         if st.closed {
             return false;
