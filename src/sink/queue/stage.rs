@@ -125,14 +125,7 @@ impl Queue {
             // Nothing staged: this line may go first.
             drop(stage);
             hint.staged = false;
-            let lines = Lines {
-                staged: None,
-                day,
-                line,
-            };
-            // Lines other threads staged before this one go first.
-            let st = self.drain_stages(self.lock());
-            return self.push_waiting(st, lines, marker);
+            return self.push_direct(self.lock(), day, line, marker);
         }
         let pushed = self.stage(&mut stage, day, line);
         hint.staged = !stage.buf.is_empty();
