@@ -31,6 +31,7 @@ mod split;
 mod stats;
 mod tail;
 mod timespec;
+mod usage;
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -63,7 +64,7 @@ fn run() -> Result<(), CliError> {
 
 fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
     match command {
-        Command::Help => out.write_all(args::USAGE.as_bytes())?,
+        Command::Help => out.write_all(usage::USAGE.as_bytes())?,
         Command::Version => writeln!(out, "evt-telemetry {}", env!("CARGO_PKG_VERSION"))?,
         Command::Query {
             common,
