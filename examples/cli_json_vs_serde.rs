@@ -1,5 +1,5 @@
 //! Issue 15(a): the `evt-telemetry` command's hand-written JSON scanner
-//! (`src/bin/evt-telemetry/json.rs` + `line.rs`) against serde_json with
+//! (`src/bin/evt-telemetry/json/mod.rs` + `line.rs`) against serde_json with
 //! borrowed types (`#[serde(borrow)] Cow<str>` for the top-level strings,
 //! `&RawValue` for `meta`, then either a borrowed map of `meta`'s members or
 //! a visitor that finds one key without building a map), on the
@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 
 #[path = "../src/contract/mod.rs"]
 mod contract;
-#[path = "../src/bin/evt-telemetry/json.rs"]
+#[path = "../src/bin/evt-telemetry/json/mod.rs"]
 mod json;
 #[path = "../src/bin/evt-telemetry/line.rs"]
 mod line;
