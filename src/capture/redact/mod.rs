@@ -11,6 +11,7 @@ use regex_lite::{Captures, Regex};
 
 use crate::Error;
 
+mod classes;
 mod patterns;
 mod tokens;
 

@@ -465,7 +465,7 @@ fn url_token(scan: &mut Scan<'_>, from: usize) {
     let end = from
         + t[from..]
             .iter()
-            .take_while(|&&b| super::patterns::USERINFO[usize::from(b)])
+            .take_while(|&&b| super::classes::USERINFO[usize::from(b)])
             .count();
     if end > from && t.get(end) == Some(&b'@') {
         scan.push(from, end);
